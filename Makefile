@@ -1,0 +1,35 @@
+# Two commands on a fresh machine with only python3:
+#   make demo   runs the main job (end-to-end demo on embedded defaults)
+#   make test   runs the whole test suite
+# Both bootstrap uv into .tools/ and the locked environment into .venv/.
+
+PYTHON ?= python3
+UV_VERSION ?= 0.13.9
+UV := .tools/bin/uv
+RUN := $(UV) run --frozen --all-packages
+
+.PHONY: demo test lint typecheck bench env clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+.venv/.synced: $(UV) uv.lock pyproject.toml adapters/starlette/pyproject.toml adapters/langchain/pyproject.toml
+	$(UV) sync --frozen --all-packages
+	touch .venv/.synced
+
+env: .venv/.synced
+
+demo: env
+	$(RUN) python -m examples.support_assistant
+
+test: env
+	$(RUN) pytest -q
+	$(RUN) ruff check .
+	$(RUN) mypy
+
+bench: env
+	$(RUN) python -m benchmarks
+
+clean:
+	rm -rf .tools .venv

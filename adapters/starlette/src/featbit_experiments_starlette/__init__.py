@@ -1,0 +1,1 @@
+"""Starlette adapter for featbit-experiments."""

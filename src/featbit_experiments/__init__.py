@@ -1,0 +1,1 @@
+"""featbit-experiments: FeatBit OpenFeature provider with a randomization-unit policy."""
