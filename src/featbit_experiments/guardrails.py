@@ -1,0 +1,120 @@
+"""Guardrail events: the stable record of everything that made an evaluation or an outcome
+less trustworthy (a missing unit ID, a unit mismatch, a fallback, a store outage).
+
+Each guardrail has a stable name from :class:`Guardrail`, so analysis and alerting can count
+them. Sinks receive plain dicts; a sink that fails is logged and never breaks the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any, Protocol, runtime_checkable
+
+logger = logging.getLogger("featbit_experiments")
+
+
+class Guardrail(str, Enum):
+    """Stable guardrail names."""
+
+    MISSING_UNIT_ID = "missing_unit_id"
+    INVALID_UNIT_ID = "invalid_unit_id"
+    UNIT_CONFLICT = "unit_conflict"
+    UNIT_CHANGED = "unit_changed"
+    REQUEST_UNIT_REFUSED = "request_unit_refused"
+    METRIC_UNIT_MISMATCH = "metric_unit_mismatch"
+    DISPATCH_KEY_MISMATCH = "dispatch_key_mismatch"
+    FALLBACK_USED = "fallback_used"
+    VARIANT_SWITCHED = "variant_switched"
+    PROVIDER_NOT_READY = "provider_not_ready"
+    STORE_UNAVAILABLE = "store_unavailable"
+    SINK_FAILED = "sink_failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+GUARDRAIL_EVENT = "experiment_guardrail"
+
+
+@runtime_checkable
+class EventSink(Protocol):
+    """Receives experiment events (guardrails, exposures, outcomes) as JSON-ready dicts."""
+
+    def emit(self, event: Mapping[str, Any]) -> None: ...
+
+
+class InMemorySink:
+    """Keeps the most recent events in memory (bounded), for tests and small demos."""
+
+    def __init__(self, max_events: int = 100_000) -> None:
+        self._events: deque[dict[str, Any]] = deque(maxlen=max_events)
+        self._lock = threading.Lock()
+
+    def emit(self, event: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._events.append(dict(event))
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._events)
+
+    def of_kind(self, event: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e.get("event") == event]
+
+    def guardrails(self, name: str | None = None) -> list[dict[str, Any]]:
+        return [
+            e for e in self.of_kind(GUARDRAIL_EVENT) if name is None or e.get("guardrail") == name
+        ]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._events.clear()
+
+
+class LoggingSink:
+    """Writes guardrails to the ``featbit_experiments`` logger at WARNING, other events at DEBUG."""
+
+    def emit(self, event: Mapping[str, Any]) -> None:
+        if event.get("event") == GUARDRAIL_EVENT:
+            logger.warning("guardrail %s: %s", event.get("guardrail"), event.get("message"))
+        else:
+            logger.debug("%s", dict(event))
+
+
+class EventFanout:
+    """Sends each event to every sink; one failing sink does not stop the others."""
+
+    def __init__(self, sinks: Iterable[EventSink]) -> None:
+        self._sinks = tuple(sinks)
+
+    @property
+    def sinks(self) -> tuple[EventSink, ...]:
+        return self._sinks
+
+    def emit(self, event: Mapping[str, Any]) -> None:
+        for sink in self._sinks:
+            try:
+                sink.emit(event)
+            except Exception:
+                logger.exception("event sink %r failed", sink)
+
+    def guardrail(self, name: Guardrail | str, message: str, **attributes: Any) -> None:
+        event: dict[str, Any] = {
+            "event": GUARDRAIL_EVENT,
+            "guardrail": str(name),
+            "message": message,
+            "timestamp": utc_now(),
+        }
+        event.update({k: v for k, v in attributes.items() if v is not None})
+        self.emit(event)
+
+
+def utc_now() -> str:
+    """An ISO-8601 UTC timestamp with millisecond precision and a ``Z`` suffix."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,324 @@
+"""``FeatBitProvider``: an OpenFeature provider over the real ``fbclient`` SDK that enforces
+the unit key policy.
+
+This module wires OpenFeature's provider contract (metadata, resolvers, lifecycle, status
+events, tracking) to :class:`~featbit_experiments.resolver.FlagResolver` and
+:class:`~featbit_experiments.tracking.OutcomeTracker`. It holds no evaluation logic itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from fbclient.client import FBClient
+from fbclient.config import Config
+from fbclient.flag_change_notification import FlagChangedListener, FlagChangedNotice
+from fbclient.status_types import State, StateType
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.event import ProviderEventDetails
+from openfeature.exception import ErrorCode, ProviderFatalError, ProviderNotReadyError
+from openfeature.flag_evaluation import FlagResolutionDetails, FlagType, FlagValueType
+from openfeature.provider import AbstractProvider, Metadata
+from openfeature.track import TrackingEventDetails
+
+from .bootstrap import read_bootstrap
+from .errors import BootstrapError
+from .guardrails import EventFanout, EventSink, LoggingSink
+from .policy import UnitPolicy
+from .resolver import FlagResolver
+from .tracking import OutcomeTracker
+
+logger = logging.getLogger("featbit_experiments")
+
+PROVIDER_NAME = "featbit-experiments"
+_OFFLINE_SECRET = "offline-bootstrap"
+_OFFLINE_URL = "http://127.0.0.1"
+
+
+class _FlagChanges(FlagChangedListener):  # type: ignore[misc]
+    def __init__(self, provider: FeatBitProvider) -> None:
+        self._provider = provider
+
+    def on_flag_change(self, notice: FlagChangedNotice) -> None:
+        self._provider._flag_changed(str(notice.flag_key))
+
+
+class FeatBitProvider(AbstractProvider):
+    """OpenFeature provider for FeatBit with a randomization-unit key policy.
+
+    Args:
+        client: A FeatBit client. Build one with :meth:`offline` or :meth:`connect`, or pass
+            the application's own.
+        policy: The unit key policy; by default, only flags tagged ``unit:<name>`` in FeatBit
+            are experiments.
+        sinks: Where guardrail (and, with the events module, exposure and outcome) events go.
+            Defaults to the ``featbit_experiments`` logger.
+        owns_client: Whether :meth:`shutdown` stops the client. True for clients this class
+            built; False by default for a client passed in.
+        ready_timeout: How long :meth:`initialize` waits for FeatBit's first data sync.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        policy: UnitPolicy | None = None,
+        sinks: Iterable[EventSink] | None = None,
+        owns_client: bool = False,
+        ready_timeout: float = 5.0,
+    ) -> None:
+        super().__init__()
+        self.client = client
+        self.policy = policy or UnitPolicy()
+        self.events = EventFanout(sinks if sinks is not None else (LoggingSink(),))
+        self.resolver = FlagResolver(client, self.policy, self.events)
+        self.tracker = OutcomeTracker(client, self.policy, self.events)
+        self._owns_client = owns_client
+        self._ready_timeout = ready_timeout
+        self._lock = threading.Lock()
+        self._listening = False
+        self._shut_down = False
+        self._last_state: StateType | None = None
+        self._flag_listener = _FlagChanges(self)
+
+    # -- construction -------------------------------------------------------------------
+
+    @classmethod
+    def offline(
+        cls,
+        bootstrap: str | Path,
+        *,
+        policy: UnitPolicy | None = None,
+        sinks: Iterable[EventSink] | None = None,
+        event_processor: Any = None,
+        **options: Any,
+    ) -> FeatBitProvider:
+        """A provider on an offline FeatBit client fed from a bootstrap file (FeatBit's
+        ``data-sync`` / ``latest-all`` JSON). Raises :class:`BootstrapError` naming the file
+        when it is missing, empty or malformed."""
+        payload = read_bootstrap(bootstrap)
+        config = Config(
+            _OFFLINE_SECRET,
+            _OFFLINE_URL,
+            _OFFLINE_URL,
+            offline=True,
+            event_processor_imp=event_processor,
+        )
+        client = FBClient(config, start_wait=0)
+        if not client.initialize_from_external_json(payload):
+            client.stop()
+            raise BootstrapError(f"{bootstrap}: the FeatBit SDK rejected the bootstrap data")
+        return cls(client, policy=policy, sinks=sinks, owns_client=True, **options)
+
+    @classmethod
+    def connect(
+        cls,
+        env_secret: str,
+        streaming_url: str,
+        event_url: str,
+        *,
+        policy: UnitPolicy | None = None,
+        sinks: Iterable[EventSink] | None = None,
+        ready_timeout: float = 5.0,
+        **config_options: Any,
+    ) -> FeatBitProvider:
+        """A provider on a FeatBit client streaming from a FeatBit server.
+
+        The client is created without blocking; :meth:`initialize` (called by OpenFeature's
+        ``set_provider``) waits up to ``ready_timeout`` for the first sync. Extra keyword
+        arguments go to ``fbclient.config.Config``.
+        """
+        config = Config(env_secret, event_url, streaming_url, **config_options)
+        client = FBClient(config, start_wait=0)
+        return cls(
+            client, policy=policy, sinks=sinks, owns_client=True, ready_timeout=ready_timeout
+        )
+
+    # -- OpenFeature: metadata and lifecycle ----------------------------------------------
+
+    def get_metadata(self) -> Metadata:
+        return Metadata(name=PROVIDER_NAME)
+
+    def initialize(self, evaluation_context: EvaluationContext) -> None:
+        """Subscribe to FeatBit's status and flag changes; wait for the first data sync.
+
+        Raises ProviderNotReadyError when FeatBit has not synced within ``ready_timeout``
+        (evaluations then return PROVIDER_NOT_READY defaults and READY is emitted when data
+        arrives), or ProviderFatalError when the client has given up for good.
+        """
+        self._listen()
+        status = self.client.update_status_provider
+        if self.client.initialize:
+            self._last_state = StateType.OK
+            return
+        if status.wait_for_OKState(self._ready_timeout):
+            self._last_state = StateType.OK
+            return
+        state = status.current_state.state_type
+        self._last_state = state
+        if state == StateType.OFF:
+            raise ProviderFatalError("FeatBit client is off (invalid secret or stopped)")
+        raise ProviderNotReadyError(
+            f"FeatBit data not synced within {self._ready_timeout:g}s; serving defaults until it is"
+        )
+
+    def shutdown(self) -> None:
+        """Stop listening and, when the provider owns the client, flush and stop it. Idempotent."""
+        with self._lock:
+            if self._shut_down:
+                return
+            self._shut_down = True
+        self._unlisten()
+        if self._owns_client:
+            try:
+                self.client.stop()
+            except Exception:
+                logger.exception("FeatBit client failed to stop cleanly")
+
+    def _listen(self) -> None:
+        with self._lock:
+            if self._listening:
+                return
+            self._listening = True
+        self.client.update_status_provider.add_listener(self._state_changed)
+        self.client.flag_tracker.add_flag_changed_listener(self._flag_listener)
+
+    def _unlisten(self) -> None:
+        with self._lock:
+            if not self._listening:
+                return
+            self._listening = False
+        try:
+            self.client.update_status_provider.remove_listener(self._state_changed)
+            self.client.flag_tracker.remove_flag_change_notifier(self._flag_listener)
+        except Exception:
+            logger.exception("could not remove FeatBit listeners")
+
+    # -- FeatBit → OpenFeature events ----------------------------------------------------
+
+    def _state_changed(self, state: State) -> None:
+        kind = state.state_type
+        previous, self._last_state = self._last_state, kind
+        if kind == previous:
+            return
+        error = state.error_track
+        message = f"{error.error_type}: {error.message}" if error is not None else None
+        if kind == StateType.OK:
+            self.emit_provider_ready(ProviderEventDetails(message="FeatBit data synced"))
+        elif kind == StateType.INTERRUPTED:
+            self.emit_provider_stale(
+                ProviderEventDetails(message=message or "FeatBit stream interrupted")
+            )
+        elif kind == StateType.OFF and not self._shut_down:
+            self.emit_provider_error(
+                ProviderEventDetails(
+                    message=message or "FeatBit client is off",
+                    error_code=ErrorCode.PROVIDER_FATAL,
+                )
+            )
+
+    def _flag_changed(self, flag_key: str) -> None:
+        self.emit_provider_configuration_changed(
+            ProviderEventDetails(flags_changed=[flag_key], message="FeatBit flag changed")
+        )
+
+    # -- OpenFeature: resolution --------------------------------------------------------
+
+    def resolve_boolean_details(
+        self,
+        flag_key: str,
+        default_value: bool,
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[bool]:
+        return self.resolver.resolve(flag_key, default_value, FlagType.BOOLEAN, evaluation_context)
+
+    def resolve_string_details(
+        self,
+        flag_key: str,
+        default_value: str,
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[str]:
+        return self.resolver.resolve(flag_key, default_value, FlagType.STRING, evaluation_context)
+
+    def resolve_integer_details(
+        self,
+        flag_key: str,
+        default_value: int,
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[int]:
+        return self.resolver.resolve(flag_key, default_value, FlagType.INTEGER, evaluation_context)
+
+    def resolve_float_details(
+        self,
+        flag_key: str,
+        default_value: float,
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[float]:
+        return self.resolver.resolve(flag_key, default_value, FlagType.FLOAT, evaluation_context)
+
+    def resolve_object_details(
+        self,
+        flag_key: str,
+        default_value: Sequence[FlagValueType] | Mapping[str, FlagValueType],
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[Sequence[FlagValueType] | Mapping[str, FlagValueType]]:
+        return self.resolver.resolve(flag_key, default_value, FlagType.OBJECT, evaluation_context)
+
+    # The async resolvers call the same code directly: evaluation reads FeatBit's in-memory
+    # store and queues events without blocking, so there is no I/O to await and a thread hop
+    # would only add latency.
+
+    async def resolve_boolean_details_async(
+        self,
+        flag_key: str,
+        default_value: bool,
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[bool]:
+        return self.resolver.resolve(flag_key, default_value, FlagType.BOOLEAN, evaluation_context)
+
+    async def resolve_string_details_async(
+        self,
+        flag_key: str,
+        default_value: str,
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[str]:
+        return self.resolver.resolve(flag_key, default_value, FlagType.STRING, evaluation_context)
+
+    async def resolve_integer_details_async(
+        self,
+        flag_key: str,
+        default_value: int,
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[int]:
+        return self.resolver.resolve(flag_key, default_value, FlagType.INTEGER, evaluation_context)
+
+    async def resolve_float_details_async(
+        self,
+        flag_key: str,
+        default_value: float,
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[float]:
+        return self.resolver.resolve(flag_key, default_value, FlagType.FLOAT, evaluation_context)
+
+    async def resolve_object_details_async(
+        self,
+        flag_key: str,
+        default_value: Sequence[FlagValueType] | Mapping[str, FlagValueType],
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[Sequence[FlagValueType] | Mapping[str, FlagValueType]]:
+        return self.resolver.resolve(flag_key, default_value, FlagType.OBJECT, evaluation_context)
+
+    # -- OpenFeature: tracking ----------------------------------------------------------
+
+    def track(
+        self,
+        tracking_event_name: str,
+        evaluation_context: EvaluationContext | None = None,
+        tracking_event_details: TrackingEventDetails | None = None,
+    ) -> None:
+        """Send an outcome as a FeatBit metric keyed by its unit's ID (see OutcomeTracker)."""
+        self.tracker.track(tracking_event_name, evaluation_context, tracking_event_details)

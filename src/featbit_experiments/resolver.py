@@ -1,0 +1,367 @@
+"""Flag resolution: the unit key policy applied on the way into FeatBit and OpenFeature's
+result built on the way out.
+
+For an experiment flag the FeatBit user key is the declared unit's ID, read from the context;
+if it is missing or malformed the caller gets the default with an error code and a guardrail
+is recorded: no other ID is ever substituted. Nothing here raises into the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.exception import ErrorCode
+from openfeature.flag_evaluation import FlagResolutionDetails, FlagType, Reason
+
+from . import metadata_keys as meta
+from .assignment import Assignment
+from .featbit_user import featbit_user
+from .flag_view import KEY_DISPATCH, FlagView, ValueParseError
+from .guardrails import EventFanout, Guardrail
+from .policy import Declaration, Refusal, UnitPolicy
+from .units import UnitKey, UnitKeyProblem
+
+logger = logging.getLogger("featbit_experiments")
+
+FEATURE_FLAGS_CATEGORY: Any = None  # set lazily from fbclient.category
+
+#: Key used for ordinary (non-experiment) flags when the context has no targeting key and
+#: the flag serves everyone alike, so the key cannot influence bucketing.
+ANONYMOUS_KEY = "anonymous"
+
+_FEATBIT_ERRORS: Mapping[str, ErrorCode] = {
+    "client not ready": ErrorCode.PROVIDER_NOT_READY,
+    "flag not found": ErrorCode.FLAG_NOT_FOUND,
+    "user not specified": ErrorCode.TARGETING_KEY_MISSING,
+    "wrong type": ErrorCode.TYPE_MISMATCH,
+    "error in evaluation": ErrorCode.GENERAL,
+}
+
+AssignmentListener = Callable[[Assignment], None]
+
+
+@dataclass(frozen=True)
+class Served:
+    """What FeatBit (or a remembered assignment) served: a variation and FeatBit's reason."""
+
+    variation_id: str
+    featbit_reason: str
+
+
+def _flag_category() -> Any:
+    global FEATURE_FLAGS_CATEGORY
+    if FEATURE_FLAGS_CATEGORY is None:
+        from fbclient.category import FEATURE_FLAGS
+
+        FEATURE_FLAGS_CATEGORY = FEATURE_FLAGS
+    return FEATURE_FLAGS_CATEGORY
+
+
+class FlagResolver:
+    """Resolves flags through an ``fbclient.FBClient`` under a :class:`UnitPolicy`.
+
+    Args:
+        client: The FeatBit client (thread-safe; shared by every evaluation).
+        policy: The unit key policy.
+        events: Where guardrail events go.
+    """
+
+    def __init__(self, client: Any, policy: UnitPolicy, events: EventFanout) -> None:
+        self._client = client
+        self._storage = client._config.data_storage
+        self._category = _flag_category()
+        self.policy = policy
+        self.events = events
+        self._views: dict[str, FlagView] = {}
+        self._views_lock = threading.Lock()
+        self.assignment_listeners: list[AssignmentListener] = []
+
+    # -- public -------------------------------------------------------------------------
+
+    def resolve(
+        self,
+        flag_key: str,
+        default: Any,
+        flag_type: FlagType,
+        context: EvaluationContext | None,
+    ) -> FlagResolutionDetails[Any]:
+        """OpenFeature's result for one evaluation; never raises."""
+        try:
+            return self._resolve(flag_key, default, flag_type, context or EvaluationContext())
+        except Exception as error:  # the caller's request must never fail because of us
+            logger.exception("unexpected error resolving flag %r", flag_key)
+            return error_result(default, ErrorCode.GENERAL, f"unexpected provider error: {error}")
+
+    def view(self, flag_key: str) -> FlagView | None:
+        """The current view of a flag, or None when FeatBit does not know it."""
+        flag = self._storage.get(self._category, flag_key)
+        if not flag:
+            return None
+        version = int(flag.get("timestamp") or 0)
+        cached = self._views.get(flag_key)
+        if cached is not None and cached.version == version:
+            return cached
+        view = FlagView.of(flag)
+        with self._views_lock:
+            self._views[flag_key] = view
+        return view
+
+    def declaration(self, view: FlagView) -> Declaration | Refusal | None:
+        return self.policy.declaration_for(view.key, view.tags)
+
+    # -- the pipeline -------------------------------------------------------------------
+
+    def _resolve(
+        self, flag_key: str, default: Any, flag_type: FlagType, context: EvaluationContext
+    ) -> FlagResolutionDetails[Any]:
+        if not self._client.initialize:
+            self.events.guardrail(
+                Guardrail.PROVIDER_NOT_READY,
+                "FeatBit data is not synced yet; serving the default",
+                flagKey=flag_key,
+            )
+            return error_result(default, ErrorCode.PROVIDER_NOT_READY, "FeatBit data not synced")
+        view = self.view(flag_key)
+        if view is None:
+            return error_result(default, ErrorCode.FLAG_NOT_FOUND, f"flag {flag_key!r} not found")
+        if not view.accepts(flag_type):
+            return error_result(
+                default,
+                ErrorCode.TYPE_MISMATCH,
+                f"flag {flag_key!r} is a {view.variation_type} flag, asked for {flag_type.value}",
+            )
+        declaration = self.declaration(view)
+        if isinstance(declaration, Refusal):
+            self.events.guardrail(declaration.guardrail, declaration.message, flagKey=flag_key)
+            return error_result(default, ErrorCode.GENERAL, declaration.message)
+        if declaration is None:
+            return self._resolve_ordinary(view, default, flag_type, context)
+        return self._resolve_experiment(view, declaration, default, flag_type, context)
+
+    def _resolve_ordinary(
+        self, view: FlagView, default: Any, flag_type: FlagType, context: EvaluationContext
+    ) -> FlagResolutionDetails[Any]:
+        key = context.targeting_key
+        fallthrough = view.rollouts[0]
+        if not key:
+            needs_key = (
+                fallthrough.is_split and (fallthrough.dispatch_key or "").lower() in KEY_DISPATCH
+            )
+            if needs_key:
+                message = (
+                    f"flag {view.key!r} splits traffic on the targeting key and the context has "
+                    "none; serving the default instead of bucketing everyone together"
+                )
+                self.events.guardrail(Guardrail.MISSING_UNIT_ID, message, flagKey=view.key)
+                return error_result(default, ErrorCode.TARGETING_KEY_MISSING, message)
+            key = ANONYMOUS_KEY
+        dispatch = fallthrough.dispatch_key
+        if (
+            fallthrough.is_split
+            and dispatch
+            and dispatch.lower() not in KEY_DISPATCH
+            and context.attributes.get(dispatch) in (None, "")
+        ):
+            message = (
+                f"flag {view.key!r} splits traffic on attribute {dispatch!r}, which the "
+                "context lacks; serving the default instead of bucketing everyone together"
+            )
+            self.events.guardrail(Guardrail.MISSING_UNIT_ID, message, flagKey=view.key)
+            return error_result(default, ErrorCode.TARGETING_KEY_MISSING, message)
+        served = self.evaluate(view.key, featbit_user(key, context.attributes))
+        if isinstance(served, FlagResolutionDetails):
+            return _with_default(served, default)
+        try:
+            value = typed_value(view, served.variation_id, flag_type)
+        except _Mismatch as mismatch:
+            return error_result(default, mismatch.code, str(mismatch))
+        return FlagResolutionDetails(
+            value=value,
+            reason=reason_for(view, served.featbit_reason),
+            variant=view.variant_name(served.variation_id, {}),
+        )
+
+    def _resolve_experiment(
+        self,
+        view: FlagView,
+        declaration: Declaration,
+        default: Any,
+        flag_type: FlagType,
+        context: EvaluationContext,
+    ) -> FlagResolutionDetails[Any]:
+        experiment, unit = declaration.experiment, declaration.unit
+        base_metadata: dict[str, str | int] = {
+            meta.EXPERIMENT_KEY: experiment.experiment_key,
+            meta.ASSIGNMENT_UNIT: unit.name,
+        }
+        if experiment.run_id:
+            base_metadata[meta.RUN_ID] = experiment.run_id
+        unit_key = self.policy.units.read(unit, context)
+        if isinstance(unit_key, UnitKeyProblem):
+            self.events.guardrail(
+                unit_key.guardrail,
+                unit_key.message,
+                flagKey=view.key,
+                experimentKey=experiment.experiment_key,
+                assignmentUnit=unit.name,
+                errorCode=unit_key.error_code.value,
+            )
+            return error_result(default, unit_key.error_code, unit_key.message, base_metadata)
+        mismatches = view.dispatch_mismatches(unit.attribute_names)
+        if mismatches:
+            where = ", ".join(f"{r.where} buckets on {r.dispatch_key!r}" for r in mismatches)
+            message = (
+                f"experiment {experiment.experiment_key!r} randomizes by {unit.name} "
+                f"({unit.attribute}) but FeatBit's {where}; refusing rather than bucketing "
+                "on another attribute"
+            )
+            self.events.guardrail(
+                Guardrail.DISPATCH_KEY_MISMATCH,
+                message,
+                flagKey=view.key,
+                experimentKey=experiment.experiment_key,
+                assignmentUnit=unit.name,
+            )
+            return error_result(default, ErrorCode.GENERAL, message, base_metadata)
+        other_ids = self.policy.units.known_ids(context)
+        user = featbit_user(
+            unit_key.value,
+            context.attributes,
+            extra={**other_ids, unit.attribute: unit_key.value, "assignmentUnit": unit.name},
+        )
+        served = self.assign(view, declaration, unit_key, user)
+        if isinstance(served, FlagResolutionDetails):
+            return _with_default(served, default, base_metadata)
+        try:
+            value = typed_value(view, served.variation_id, flag_type)
+        except _Mismatch as mismatch:
+            return error_result(default, mismatch.code, str(mismatch), base_metadata)
+        assignment = Assignment(
+            experiment=experiment,
+            unit_key=unit_key,
+            variation_id=served.variation_id,
+            variant=view.variant_name(served.variation_id, experiment.variant_names),
+            value=value,
+            reason=reason_for(view, served.featbit_reason),
+            flag_version=view.version,
+            other_ids=other_ids,
+        )
+        for listener in self.assignment_listeners:
+            try:
+                listener(assignment)
+            except Exception:
+                logger.exception("assignment listener %r failed", listener)
+        return FlagResolutionDetails(
+            value=value,
+            reason=assignment.reason,
+            variant=assignment.variant,
+            flag_metadata={
+                **base_metadata,
+                meta.UNIT_KEY_SOURCE: unit_key.source,
+                meta.VARIATION_ID: served.variation_id,
+                meta.CONTEXT_ID: unit_key.context_id,
+                meta.FLAG_VERSION: view.version,
+            },
+        )
+
+    # -- FeatBit ------------------------------------------------------------------------
+
+    def assign(
+        self, view: FlagView, declaration: Declaration, unit_key: UnitKey, user: dict[str, str]
+    ) -> Served | FlagResolutionDetails[Any]:
+        """The variation for one experiment unit. The continuity layer wraps this step."""
+        return self.evaluate(view.key, user)
+
+    def evaluate(self, flag_key: str, user: dict[str, str]) -> Served | FlagResolutionDetails[Any]:
+        """Ask FeatBit; its errors come back as an error result, never an exception."""
+        detail = self._client.variation_detail(flag_key, user, None)
+        variation_id = getattr(detail, "variation_id", None)
+        if variation_id is None or detail.reason in _FEATBIT_ERRORS:
+            code = _FEATBIT_ERRORS.get(detail.reason, ErrorCode.GENERAL)
+            return error_result(None, code, f"FeatBit: {detail.reason}")
+        return Served(str(variation_id), str(detail.reason))
+
+
+class _Mismatch(ValueError):
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def typed_value(view: FlagView, variation_id: str, flag_type: FlagType) -> Any:
+    """A variation's value as the Python type OpenFeature expects; raises _Mismatch."""
+    try:
+        value = view.value_of(variation_id)
+    except ValueParseError as error:
+        raise _Mismatch(ErrorCode.PARSE_ERROR, str(error)) from error
+    except KeyError as error:
+        raise _Mismatch(
+            ErrorCode.GENERAL, f"flag {view.key!r} has no variation {variation_id!r}"
+        ) from error
+    return coerce(value, flag_type, view.key)
+
+
+def coerce(value: Any, flag_type: FlagType, flag_key: str) -> Any:
+    """``value`` as the Python type OpenFeature expects for ``flag_type``."""
+    if (
+        flag_type is FlagType.FLOAT
+        and isinstance(value, (int, float))
+        and not isinstance(value, bool)
+    ):
+        return float(value)
+    if flag_type is FlagType.INTEGER and not isinstance(value, bool):
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise _Mismatch(
+            ErrorCode.TYPE_MISMATCH, f"flag {flag_key!r} served {value!r}, not an integer"
+        )
+    return value
+
+
+def reason_for(view: FlagView, featbit_reason: str) -> str:
+    """FeatBit's reason string mapped to OpenFeature's :class:`Reason`."""
+    if featbit_reason == "flag off":
+        return Reason.DISABLED
+    if featbit_reason == "target match":
+        return Reason.TARGETING_MATCH
+    if featbit_reason == "rule match":
+        return Reason.SPLIT if view.rule_match_is_split() else Reason.TARGETING_MATCH
+    if featbit_reason == "fall through all rules":
+        if view.is_static:
+            return Reason.STATIC
+        return Reason.SPLIT if view.rollouts[0].is_split else Reason.DEFAULT
+    return Reason.UNKNOWN
+
+
+def error_result(
+    default: Any,
+    code: ErrorCode,
+    message: str,
+    metadata: Mapping[str, str | int] | None = None,
+) -> FlagResolutionDetails[Any]:
+    """The caller's own default with an error code; ``reason=ERROR`` and no variant."""
+    return FlagResolutionDetails(
+        value=default,
+        error_code=code,
+        error_message=message,
+        reason=Reason.ERROR,
+        variant=None,
+        flag_metadata=dict(metadata or {}),
+    )
+
+
+def _with_default(
+    result: FlagResolutionDetails[Any],
+    default: Any,
+    metadata: Mapping[str, str | int] | None = None,
+) -> FlagResolutionDetails[Any]:
+    return error_result(
+        default, result.error_code or ErrorCode.GENERAL, result.error_message or "", metadata
+    )

@@ -1,0 +1,865 @@
+"""A local FeatBit evaluation server for tests, speaking FeatBit's real wire protocol.
+
+Tests point the real ``fbclient.FBClient`` (online mode) at this server so that the SDK's own
+network code runs: the WebSocket data sync, reconnect and backoff, and the HTTP insights sender.
+The protocol follows the FeatBit evaluation server (``featbit/featbit``,
+``modules/evaluation-server``) as summarised in the shared research notes, section 2:
+
+* ``ws://127.0.0.1:<port>/streaming?token=<token>&type=server``. The token is decoded (the
+  reverse of ``fbclient.utils.build_token``), and its embedded secret must equal the configured
+  env secret, its timestamp must be within 30 s, ``type`` must be ``server`` and ``version`` one of
+  ``""``/``"1"``/``"2"``. An invalid request is accepted and then closed with code 4003
+  ``"invalid request, close by server"``, as the real ``StreamingMiddleware`` does.
+* Messages are ``{"messageType", "data"}`` JSON; both keys are required and the type is matched
+  case-insensitively. ``data-sync`` with ``timestamp`` N gets ``eventType`` ``"full"`` when N is
+  0 (or null) and ``"patch"`` otherwise, listing every flag and segment (archived ones included)
+  whose ``updatedAt`` in ms is greater than N. ``ping`` gets ``{"messageType":"pong","data":{}}``,
+  ``echo`` is echoed, anything else is ignored.
+* Live changes (:meth:`FeatBitTestServer.push_flag`) are pushed as a single-entity ``patch`` to
+  every open connection, like ``FeatureFlagChangeMessageConsumer``.
+* HTTP on a second port (the SDK takes separate ``event_url`` and ``streaming_url``):
+  ``POST /api/public/insight/track`` and ``GET /api/public/sdk/server/latest-all[?timestamp=N]``,
+  both authenticated by ``Authorization: <raw env secret>``.
+
+Both ports are reserved when the object is created (bound, not listening), so ``streaming_url``
+and ``event_url`` are known before :meth:`FeatBitTestServer.start` and stay the same across
+``stop()``/``start()``. While stopped, connections are refused, which is how a test simulates a
+server that is down when the client starts, or one that flaps.
+
+Everything runs on loopback in one daemon thread with its own asyncio event loop; ``stop()``
+closes every socket and joins the thread with a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import copy
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from http import HTTPStatus
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from tests.support import flags as flag_builders
+
+if TYPE_CHECKING:
+    from fbclient.config import Config
+
+__all__ = [
+    "INVALID_REQUEST_CLOSE_CODE",
+    "DecodedToken",
+    "FeatBitTestServer",
+    "FlagEventRecord",
+    "InsightRequest",
+    "MetricEventRecord",
+    "StreamRequest",
+    "decode_token",
+    "make_env_secret",
+    "updated_at_ms",
+]
+
+LOOPBACK = "127.0.0.1"
+STREAMING_PATH = "/streaming"
+INSIGHTS_PATH = "/api/public/insight/track"
+LATEST_ALL_PATH = "/api/public/sdk/server/latest-all"
+INVALID_REQUEST_CLOSE_CODE = 4003
+INVALID_REQUEST_CLOSE_REASON = "invalid request, close by server"
+TOKEN_EXPIRY_SECONDS = 30.0
+PONG_MESSAGE = '{"messageType":"pong","data":{}}'
+
+_REGISTERED_TYPES = frozenset({"server", "client", "relay-proxy"})
+_SUPPORTED_VERSIONS = frozenset({"", "1", "2"})
+# Token digits: FeatBit maps 0-9 to these letters (fbclient/utils ALPHABETS, TokenNumber.cs).
+_TOKEN_DIGITS = {letter: str(digit) for digit, letter in enumerate("QBWSPHDXZU")}
+_SHUTDOWN_TIMEOUT = 5.0
+_HTTP_HEADER_LIMIT = 64 * 1024
+
+_T = TypeVar("_T")
+
+
+# --------------------------------------------------------------------------------------------
+# Protocol helpers
+
+
+@dataclass(frozen=True)
+class DecodedToken:
+    """A streaming token split into the env secret and the client's clock (epoch ms)."""
+
+    secret: str
+    timestamp_ms: int
+
+
+def _decode_number(text: str) -> int | None:
+    if not text.strip():
+        return 0  # TokenNumber.TryDecode* treat an empty span as 0
+    digits = [_TOKEN_DIGITS.get(ch) for ch in text]
+    if any(d is None for d in digits):
+        return None
+    return int("".join(d for d in digits if d is not None))
+
+
+def decode_token(token: str) -> DecodedToken | None:
+    """Reverse ``fbclient.utils.build_token`` (FeatBit ``Token.cs``); ``None`` when malformed.
+
+    Layout: ``enc(position, 3) + enc(len(ts), 2) + secret[:position] + enc(ts) + secret[position:]``.
+    """
+    if len(token) < 5:
+        return None
+    position = _decode_number(token[:3])
+    length = _decode_number(token[3:5])
+    if position is None or length is None:
+        return None
+    payload = token[5:]
+    if len(payload) < position + length:
+        return None
+    timestamp = _decode_number(payload[position : position + length])
+    if timestamp is None:
+        return None
+    return DecodedToken(payload[:position] + payload[position + length :], timestamp)
+
+
+def make_env_secret(env_id: uuid.UUID | None = None) -> str:
+    """A 44-char server secret shaped like FeatBit's: url-safe base64 GUID + encoded env id."""
+
+    def encode(value: uuid.UUID) -> str:
+        return base64.urlsafe_b64encode(value.bytes).decode("ascii").rstrip("=")
+
+    return encode(uuid.uuid4()) + encode(env_id or uuid.uuid4())
+
+
+def updated_at_ms(entity: Mapping[str, Any]) -> int:
+    """An entity's ``updatedAt`` in epoch ms: the version the SDK stores and sends back."""
+    text = str(entity["updatedAt"])
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    # Naive timestamps are local time, as with the SDK's ``isoparse(...).timestamp()``.
+    return round(datetime.fromisoformat(text).timestamp() * 1000)
+
+
+def _data_sync_message(
+    event_type: str,
+    feature_flags: Sequence[Mapping[str, Any]],
+    segments: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    return flag_builders.data_sync(feature_flags, segments, event_type=event_type)
+
+
+# --------------------------------------------------------------------------------------------
+# Records
+
+
+@dataclass(frozen=True)
+class StreamRequest:
+    """One WebSocket request that completed the handshake, accepted or closed with 4003."""
+
+    path: str
+    params: Mapping[str, str]
+    headers: Mapping[str, str]
+    accepted: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class InsightRequest:
+    """One ``POST /api/public/insight/track`` as received, with the status it was answered."""
+
+    authorization: str | None
+    status: int
+    items: tuple[Mapping[str, Any], ...]
+    headers: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class FlagEventRecord:
+    """One flag evaluation from a delivered insight item (``variations[]`` flattened)."""
+
+    user_key: str
+    flag_key: str
+    variation_id: str
+    value: str
+    timestamp: int
+    item: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class MetricEventRecord:
+    """One custom metric from a delivered insight item (``metrics[]`` flattened)."""
+
+    user_key: str
+    event_name: str
+    numeric_value: float
+    timestamp: int
+    item: Mapping[str, Any]
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP (a tiny HTTP/1.1 server on asyncio streams; keep-alive, Content-Length bodies only)
+
+
+def _reserve_port(port: int) -> socket.socket:
+    """Bind (without listening) so connections are refused but nobody else takes the port."""
+    deadline = time.monotonic() + 2.0
+    while True:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((LOOPBACK, port))
+            sock.setblocking(False)
+            return sock
+        except OSError:
+            sock.close()
+            if port == 0 or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _http_response(status: int, body: bytes = b"", *, keep_alive: bool = True) -> bytes:
+    lines = [
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
+        f"Content-Length: {len(body)}",
+        "Server: featbit-test-server",
+    ]
+    if body:
+        lines.append("Content-Type: application/json; charset=utf-8")
+    if not keep_alive:
+        lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+# --------------------------------------------------------------------------------------------
+# The server
+
+
+class FeatBitTestServer:
+    """A FeatBit evaluation server on loopback for tests (see the module docstring).
+
+    Typical use::
+
+        with FeatBitTestServer() as server:
+            server.set_flags([flags.flag("prompt-version", ["a", "b"])])
+            client = FBClient(server.sdk_config(), start_wait=5)
+    """
+
+    def __init__(
+        self,
+        env_secret: str | None = None,
+        *,
+        token_expiry_seconds: float = TOKEN_EXPIRY_SECONDS,
+    ) -> None:
+        self._env_secret = env_secret if env_secret is not None else make_env_secret()
+        self._token_expiry_seconds = token_expiry_seconds
+        self._lock = threading.RLock()
+        self._flags: dict[str, dict[str, Any]] = {}
+        self._segments: dict[str, dict[str, Any]] = {}
+        self._connections: set[ServerConnection] = set()
+        self._stream_requests: list[StreamRequest] = []
+        self._data_sync_requests: list[int] = []
+        self._insight_requests: list[InsightRequest] = []
+        self._pings = 0
+        self._paused = False
+        self.insights_status: int = 200
+        """Status for accepted insight POSTs; anything but 200 records nothing as delivered."""
+        self.insights_delay: float = 0.0
+        """Seconds to wait before answering an insight POST (the SDK's read timeout is 10 s)."""
+
+        self._stream_sock: socket.socket | None = _reserve_port(0)
+        self._http_sock: socket.socket | None = _reserve_port(0)
+        self._stream_port: int = self._stream_sock.getsockname()[1]
+        self._http_port: int = self._http_sock.getsockname()[1]
+
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ws_server: Server | None = None
+        self._http_server: asyncio.Server | None = None
+        self._http_tasks: set[asyncio.Task[Any]] = set()
+        self._http_writers: set[asyncio.StreamWriter] = set()
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def __enter__(self) -> FeatBitTestServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "running" if self.is_running else "stopped"
+        return f"<FeatBitTestServer {state} ws={self._stream_port} http={self._http_port}>"
+
+    @property
+    def is_running(self) -> bool:
+        return self._loop is not None
+
+    def start(self) -> FeatBitTestServer:
+        """Start serving on the reserved ports (again, after ``stop()``). Returns ``self``."""
+        with self._lock:
+            if self._loop is not None:
+                return self
+            if self._stream_sock is None or self._http_sock is None:
+                raise RuntimeError("FeatBitTestServer was closed; create a new one")
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(
+                target=self._run_loop, args=(loop,), name="featbit-test-server", daemon=True
+            )
+            self._loop, self._thread = loop, thread
+        thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(self._open(), loop).result(_SHUTDOWN_TIMEOUT)
+        except BaseException:
+            self.stop(code=None)
+            raise
+        return self
+
+    def stop(self, code: int | None = 1001, timeout: float = _SHUTDOWN_TIMEOUT) -> None:
+        """Stop serving: close WebSockets with ``code`` (``None``: drop TCP without a close
+        frame), close HTTP connections, join the thread. Ports stay reserved for ``start()``."""
+        with self._lock:
+            loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        self._check_not_loop_thread()
+        try:
+            if loop.is_running():
+                future = asyncio.run_coroutine_threadsafe(self._shutdown(code), loop)
+                with contextlib.suppress(Exception):
+                    future.result(timeout + 1.0)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout)
+            with self._lock:
+                self._loop = self._thread = None
+                self._ws_server = self._http_server = None
+                self._connections.clear()
+                # The servers closed the listening sockets; take the same ports again.
+                self._stream_sock = _reserve_port(self._stream_port)
+                self._http_sock = _reserve_port(self._http_port)
+
+    def close(self) -> None:
+        """``stop()`` and release the reserved ports; the object cannot be restarted."""
+        self.stop()
+        with self._lock:
+            for sock in (self._stream_sock, self._http_sock):
+                if sock is not None:
+                    sock.close()
+            self._stream_sock = self._http_sock = None
+
+    # ---------------------------------------------------------------- addresses
+
+    @property
+    def env_secret(self) -> str:
+        return self._env_secret
+
+    @property
+    def streaming_port(self) -> int:
+        return self._stream_port
+
+    @property
+    def event_port(self) -> int:
+        return self._http_port
+
+    @property
+    def streaming_url(self) -> str:
+        """``Config.streaming_url``: the SDK appends ``/streaming``."""
+        return f"ws://{LOOPBACK}:{self._stream_port}"
+
+    @property
+    def event_url(self) -> str:
+        """``Config.event_url``: the SDK appends ``/api/public/insight/track``."""
+        return f"http://{LOOPBACK}:{self._http_port}"
+
+    def sdk_config(self, **overrides: Any) -> Config:
+        """An online ``fbclient`` ``Config`` for this server, tuned for fast tests.
+
+        Defaults: ``streaming_first_retry_delay=0.1``, ``events_flush_interval=0.2``. Pass
+        ``env_secret=...`` to connect with another secret.
+        """
+        from fbclient.config import Config
+
+        options: dict[str, Any] = {
+            "streaming_first_retry_delay": 0.1,
+            "events_flush_interval": 0.2,
+            **overrides,
+        }
+        secret = options.pop("env_secret", self._env_secret)
+        return Config(secret, self.event_url, self.streaming_url, **options)
+
+    # ---------------------------------------------------------------- dataset
+
+    def set_flags(
+        self,
+        flags: Iterable[Mapping[str, Any]],
+        segments: Iterable[Mapping[str, Any]] = (),
+    ) -> None:
+        """Replace the whole dataset. Nothing is pushed; clients see it on their next data sync."""
+        new_flags = {str(f["key"]): copy.deepcopy(dict(f)) for f in flags}
+        new_segments = {str(s["id"]): copy.deepcopy(dict(s)) for s in segments}
+        with self._lock:
+            self._flags = new_flags
+            self._segments = new_segments
+
+    def push_flag(self, flag: Mapping[str, Any]) -> int:
+        """Upsert ``flag`` and push a one-flag ``patch`` to every open connection now.
+
+        The SDK applies it only if ``updatedAt`` is newer than what it holds (bump ``version``).
+        Returns the number of connections it was sent to.
+        """
+        stored = copy.deepcopy(dict(flag))
+        with self._lock:
+            self._flags[str(stored["key"])] = stored
+        return self._push(_data_sync_message("patch", [stored]))
+
+    def push_segment(self, segment: Mapping[str, Any]) -> int:
+        """Upsert ``segment`` and push a one-segment ``patch`` (``SegmentChangeMessageConsumer``)."""
+        stored = copy.deepcopy(dict(segment))
+        with self._lock:
+            self._segments[str(stored["id"])] = stored
+        return self._push(_data_sync_message("patch", [], [stored]))
+
+    def archive_flag(self, key: str, version: int) -> int:
+        """Archive flag ``key`` at ``version`` (``flags.timestamp``) and push the tombstone."""
+        with self._lock:
+            current = copy.deepcopy(self._flags[key])
+        current["isArchived"] = True
+        current["updatedAt"] = flag_builders.timestamp(version)
+        return self.push_flag(current)
+
+    def payload(self, timestamp: int = 0) -> dict[str, Any]:
+        """The ``data-sync`` envelope the server answers for a client at ``timestamp``."""
+        with self._lock:
+            flags = [copy.deepcopy(f) for f in self._flags.values() if updated_at_ms(f) > timestamp]
+            segments = [
+                copy.deepcopy(s) for s in self._segments.values() if updated_at_ms(s) > timestamp
+            ]
+        return _data_sync_message("full" if timestamp == 0 else "patch", flags, segments)
+
+    # ---------------------------------------------------------------- fault injection
+
+    def drop_connections(self, code: int | None = 1011, reason: str = "") -> int:
+        """Close every open WebSocket with ``code`` (``None``: abort TCP, no close frame).
+
+        Any code but 4003 makes the SDK reconnect with backoff; 4003 is terminal for it.
+        Returns the number of connections closed.
+        """
+        loop = self._loop
+        if loop is None:
+            return 0
+        return self._call(loop, self._drop(code, reason))
+
+    def pause_streaming(self, code: int | None = 1011) -> int:
+        """Drop open WebSockets and answer new upgrades with HTTP 503 until ``resume_streaming``.
+
+        HTTP endpoints keep working. Returns the number of connections dropped.
+        """
+        with self._lock:
+            self._paused = True
+        return self.drop_connections(code)
+
+    def resume_streaming(self) -> None:
+        with self._lock:
+            self._paused = False
+
+    # ---------------------------------------------------------------- observations
+
+    @property
+    def connection_count(self) -> int:
+        """WebSockets currently open and accepted (not counting 4003-rejected ones)."""
+        with self._lock:
+            return len(self._connections)
+
+    @property
+    def stream_requests(self) -> list[StreamRequest]:
+        """Every WebSocket handshake that completed, in order, accepted or rejected."""
+        with self._lock:
+            return list(self._stream_requests)
+
+    @property
+    def accepted_connections(self) -> int:
+        with self._lock:
+            return sum(1 for r in self._stream_requests if r.accepted)
+
+    @property
+    def rejected_connections(self) -> int:
+        with self._lock:
+            return sum(1 for r in self._stream_requests if not r.accepted)
+
+    @property
+    def data_sync_requests(self) -> list[int]:
+        """The ``timestamp`` of every ``data-sync`` request received, in order."""
+        with self._lock:
+            return list(self._data_sync_requests)
+
+    @property
+    def pings(self) -> int:
+        with self._lock:
+            return self._pings
+
+    @property
+    def insight_requests(self) -> list[InsightRequest]:
+        """Every insight POST received, with its status (401 wrong secret, 400 bad body, ...)."""
+        with self._lock:
+            return list(self._insight_requests)
+
+    @property
+    def insights(self) -> list[Mapping[str, Any]]:
+        """All delivered insight items (from POSTs answered 200), in arrival order."""
+        with self._lock:
+            return [item for r in self._insight_requests if r.status == 200 for item in r.items]
+
+    def flag_events(self, flag_key: str | None = None) -> list[FlagEventRecord]:
+        """Delivered flag evaluations, optionally only those of ``flag_key``."""
+        records: list[FlagEventRecord] = []
+        for item in self.insights:
+            for variation in item.get("variations") or ():
+                record = FlagEventRecord(
+                    user_key=str(item["user"]["keyId"]),
+                    flag_key=str(variation.get("featureFlagKey")),
+                    variation_id=str(variation.get("variation", {}).get("id")),
+                    value=str(variation.get("variation", {}).get("value")),
+                    timestamp=int(variation.get("timestamp", 0)),
+                    item=item,
+                )
+                if flag_key is None or record.flag_key == flag_key:
+                    records.append(record)
+        return records
+
+    def metric_events(self, event_name: str | None = None) -> list[MetricEventRecord]:
+        """Delivered custom metrics (``track_metric``), optionally only ``event_name``."""
+        records: list[MetricEventRecord] = []
+        for item in self.insights:
+            for metric in item.get("metrics") or ():
+                record = MetricEventRecord(
+                    user_key=str(item["user"]["keyId"]),
+                    event_name=str(metric.get("eventName")),
+                    numeric_value=float(metric.get("numericValue", 0.0)),
+                    timestamp=int(metric.get("timestamp", 0)),
+                    item=item,
+                )
+                if event_name is None or record.event_name == event_name:
+                    records.append(record)
+        return records
+
+    def clear_records(self) -> None:
+        """Forget recorded requests (insights, data syncs, handshakes, pings); keep the data."""
+        with self._lock:
+            self._stream_requests.clear()
+            self._data_sync_requests.clear()
+            self._insight_requests.clear()
+            self._pings = 0
+
+    @staticmethod
+    def wait_for(predicate: Callable[[], object], timeout: float = 5.0) -> bool:
+        """Poll ``predicate`` until truthy or ``timeout`` seconds pass; returns the last result."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if predicate():
+                return True
+            if time.monotonic() >= deadline:
+                return bool(predicate())
+            time.sleep(0.01)
+
+    # ---------------------------------------------------------------- loop plumbing
+
+    def _check_not_loop_thread(self) -> None:
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("FeatBitTestServer control methods must not run on its loop")
+
+    def _call(self, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, _T]) -> _T:
+        self._check_not_loop_thread()
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(_SHUTDOWN_TIMEOUT)
+
+    def _push(self, message: Mapping[str, Any]) -> int:
+        loop = self._loop
+        if loop is None:
+            return 0
+        return self._call(loop, self._broadcast(json.dumps(message)))
+
+    @staticmethod
+    def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_forever()
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
+
+    async def _open(self) -> None:
+        with self._lock:
+            stream_sock, http_sock = self._stream_sock, self._http_sock
+            self._stream_sock = self._http_sock = None
+        assert stream_sock is not None and http_sock is not None
+        self._ws_server = await serve(
+            self._serve_stream,
+            sock=stream_sock,
+            process_request=self._process_request,
+            ping_interval=None,  # FeatBit SDKs keep alive with application-level pings
+            close_timeout=2.0,
+            open_timeout=5.0,
+        )
+        self._http_server = await asyncio.start_server(
+            self._serve_http, sock=http_sock, limit=_HTTP_HEADER_LIMIT
+        )
+
+    async def _shutdown(self, code: int | None) -> None:
+        await self._drop(code, "server shutting down" if code is not None else "")
+        if self._ws_server is not None:
+            self._ws_server.close(close_connections=True)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._ws_server.wait_closed(), _SHUTDOWN_TIMEOUT)
+        if self._http_server is not None:
+            self._http_server.close()
+            for writer in list(self._http_writers):
+                writer.transport.abort()
+            tasks = list(self._http_tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._http_server.wait_closed(), _SHUTDOWN_TIMEOUT)
+
+    async def _drop(self, code: int | None, reason: str) -> int:
+        with self._lock:
+            connections = list(self._connections)
+            self._connections.clear()
+        if code is None:
+            for connection in connections:
+                connection.transport.abort()
+        else:
+            await asyncio.gather(
+                *(connection.close(code, reason) for connection in connections),
+                return_exceptions=True,
+            )
+        return len(connections)
+
+    async def _broadcast(self, message: str) -> int:
+        with self._lock:
+            connections = list(self._connections)
+        sent = 0
+        for connection in connections:
+            try:
+                await connection.send(message)
+                sent += 1
+            except ConnectionClosed:
+                pass
+        return sent
+
+    # ---------------------------------------------------------------- WebSocket
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = urlsplit(request.path).path
+        if path != STREAMING_PATH and not path.startswith(STREAMING_PATH + "/"):
+            return connection.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
+        with self._lock:
+            paused = self._paused
+        if paused:
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "streaming paused\n")
+        return None
+
+    def _validate(self, params: Mapping[str, str]) -> str:
+        """Return why the request is invalid (``RequestValidator.cs``), or ``""`` if valid."""
+        conn_type = params.get("type", "")
+        if conn_type not in _REGISTERED_TYPES:
+            return f"Invalid type: {conn_type}"
+        version = params.get("version", "")
+        if version not in _SUPPORTED_VERSIONS:
+            return f"Invalid version: {version}"
+        token = decode_token(params.get("token", ""))
+        if token is None:
+            return "Invalid token"
+        now_ms = time.time() * 1000
+        if abs(now_ms - token.timestamp_ms) > self._token_expiry_seconds * 1000:
+            return "Invalid token: expired"
+        if token.secret != self._env_secret.rstrip("="):
+            return "Secret is not found"
+        if conn_type != "server":
+            return f"Inconsistent secret used: server. Request type: {conn_type}"
+        return ""
+
+    async def _serve_stream(self, connection: ServerConnection) -> None:
+        request = connection.request
+        if request is None:
+            return
+        parsed = parse_qs(urlsplit(request.path).query, keep_blank_values=True)
+        params = {key: values[-1] for key, values in parsed.items()}
+        reason = self._validate(params)
+        record = StreamRequest(
+            path=request.path,
+            params=params,
+            headers={k.lower(): v for k, v in request.headers.raw_items()},
+            accepted=not reason,
+            reason=reason,
+        )
+        with self._lock:
+            self._stream_requests.append(record)
+            if not reason:
+                self._connections.add(connection)
+        if reason:
+            await connection.close(INVALID_REQUEST_CLOSE_CODE, INVALID_REQUEST_CLOSE_REASON)
+            return
+        try:
+            async for raw in connection:
+                await self._on_stream_message(connection, raw)
+        except ConnectionClosed:
+            pass
+        finally:
+            with self._lock:
+                self._connections.discard(connection)
+
+    async def _on_stream_message(self, connection: ServerConnection, raw: str | bytes) -> None:
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            return
+        if not isinstance(message, dict) or "messageType" not in message or "data" not in message:
+            return
+        message_type = message["messageType"]
+        if not isinstance(message_type, str):
+            return
+        data = message["data"]
+        kind = message_type.lower()
+        if kind == "ping":
+            with self._lock:
+                self._pings += 1
+            await connection.send(PONG_MESSAGE)
+        elif kind == "echo":
+            await connection.send(json.dumps({"messageType": "echo", "data": data}))
+        elif kind == "data-sync":
+            timestamp = data.get("timestamp") if isinstance(data, dict) else None
+            if timestamp is None:
+                timestamp = 0  # DataSyncService: "if timestamp is null or not specified, treat as 0"
+            if not isinstance(timestamp, int) or isinstance(timestamp, bool):
+                return
+            with self._lock:
+                self._data_sync_requests.append(timestamp)
+            await connection.send(json.dumps(self.payload(timestamp)))
+
+    # ---------------------------------------------------------------- HTTP
+
+    async def _serve_http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._http_tasks.add(task)
+        self._http_writers.add(writer)
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+                    return
+                request_line, *header_lines = head.decode("latin-1").split("\r\n")
+                parts = request_line.split(" ")
+                if len(parts) != 3:
+                    writer.write(_http_response(400, keep_alive=False))
+                    await writer.drain()
+                    return
+                method, target, version = parts
+                headers: dict[str, str] = {}
+                for line in header_lines:
+                    if ":" in line:
+                        name, value = line.split(":", 1)
+                        headers[name.strip().lower()] = value.strip()
+                if "transfer-encoding" in headers:
+                    writer.write(_http_response(411, keep_alive=False))
+                    await writer.drain()
+                    return
+                try:
+                    length = int(headers.get("content-length", "0"))
+                    body = await reader.readexactly(length) if length > 0 else b""
+                except (ValueError, asyncio.IncompleteReadError, ConnectionError):
+                    return
+                status, response_body = await self._route_http(method, target, headers, body)
+                keep_alive = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
+                writer.write(_http_response(status, response_body, keep_alive=keep_alive))
+                await writer.drain()
+                if not keep_alive:
+                    return
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self._http_writers.discard(writer)
+            if task is not None:
+                self._http_tasks.discard(task)
+            writer.close()
+
+    async def _route_http(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, bytes]:
+        url = urlsplit(target)
+        authorized = headers.get("authorization") == self._env_secret
+        if url.path == INSIGHTS_PATH:
+            if method != "POST":
+                return 405, b""
+            return await self._track(headers, body, authorized)
+        if url.path == LATEST_ALL_PATH:
+            if method != "GET":
+                return 405, b""
+            if not authorized:
+                return 401, b""
+            raw = parse_qs(url.query).get("timestamp", ["0"])[-1]
+            try:
+                timestamp = int(raw)
+            except ValueError:
+                return 400, b""
+            payload = self.payload(timestamp)
+            data = payload["data"]
+            if data["eventType"] == "patch" and not data["featureFlags"] and not data["segments"]:
+                return 200, b""  # SdkController: an empty patch is an empty 200 body
+            return 200, json.dumps(payload).encode("utf-8")
+        return 404, b""
+
+    async def _track(
+        self, headers: Mapping[str, str], body: bytes, authorized: bool
+    ) -> tuple[int, bytes]:
+        if self.insights_delay > 0:
+            await asyncio.sleep(self.insights_delay)
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            parsed = None
+        if not authorized:
+            status = 401
+        elif not isinstance(parsed, list):
+            status = 400
+        else:
+            status = self.insights_status
+        if not isinstance(parsed, list):
+            parsed = []
+        # Insight.cs drops items without a user keyId.
+        items = tuple(
+            item
+            for item in parsed
+            if isinstance(item, dict)
+            and isinstance(item.get("user"), dict)
+            and str(item["user"].get("keyId") or "").strip()
+        )
+        record = InsightRequest(
+            authorization=headers.get("authorization"),
+            status=status,
+            items=items,
+            headers=dict(headers),
+        )
+        with self._lock:
+            self._insight_requests.append(record)
+        return status, b""
