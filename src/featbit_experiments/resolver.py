@@ -24,6 +24,7 @@ from .featbit_user import featbit_user
 from .flag_view import KEY_DISPATCH, FlagView, ValueParseError
 from .guardrails import EventFanout, Guardrail
 from .policy import Declaration, Refusal, UnitPolicy
+from .scope import record_assignment
 from .units import UnitKey, UnitKeyProblem
 
 logger = logging.getLogger("featbit_experiments")
@@ -251,6 +252,7 @@ class FlagResolver:
             flag_version=view.version,
             other_ids=other_ids,
         )
+        record_assignment(assignment)
         for listener in self.assignment_listeners:
             try:
                 listener(assignment)
