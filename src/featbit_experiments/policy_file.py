@@ -98,16 +98,18 @@ def policy_from_mapping(raw: Mapping[str, Any], *, source: str = "mapping") -> U
         _metric(name, _as_table(f"metrics.{name}", spec))
         for name, spec in _table(raw, "metrics").items()
     ]
+    strict_metrics = _bool("settings.strict_metrics", settings.get("strict_metrics", False))
+    read_tags = _bool("settings.read_tags", settings.get("read_tags", True))
+    targeting_key_unit = settings.get("targeting_key_unit", "user")
     if not experiments and not metrics and not units:
         raise PolicyError("declares no experiments, metrics or units")
-    targeting_key_unit = settings.get("targeting_key_unit", "user")
     return UnitPolicy(
         experiments,
         metrics,
         units=units,
-        strict_metrics=_bool("settings.strict_metrics", settings.get("strict_metrics", False)),
+        strict_metrics=strict_metrics,
         targeting_key_unit=None if targeting_key_unit in ("", None) else str(targeting_key_unit),
-        read_tags=_bool("settings.read_tags", settings.get("read_tags", True)),
+        read_tags=read_tags,
         source=source,
     )
 

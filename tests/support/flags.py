@@ -120,7 +120,11 @@ def rule(
 
 
 def condition(prop: str, op: str, value: Any) -> dict[str, Any]:
-    return {"property": prop, "op": op, "value": value if isinstance(value, str) else json.dumps(value)}
+    return {
+        "property": prop,
+        "op": op,
+        "value": value if isinstance(value, str) else json.dumps(value),
+    }
 
 
 def serve(variation_id: str) -> list[dict[str, Any]]:
@@ -140,5 +144,7 @@ def data_sync(
     }
 
 
-def bootstrap_json(flags: Sequence[Mapping[str, Any]], segments: Sequence[Mapping[str, Any]] = ()) -> str:
+def bootstrap_json(
+    flags: Sequence[Mapping[str, Any]], segments: Sequence[Mapping[str, Any]] = ()
+) -> str:
     return json.dumps(data_sync(flags, segments))
