@@ -66,7 +66,7 @@ def flag(
     version: int = 1,
     variation_type: str | None = None,
 ) -> dict[str, Any]:
-    """One flag. By default the fallthrough splits evenly over ``values``; ``serve=i`` serves one."""
+    """One flag. The fallthrough splits evenly over ``values``; ``serve=i`` serves one."""
     ids = list(variation_ids or [f"{key}-v{i}" for i in range(len(values))])
     variations: list[dict[str, Any]] = []
     for i, value in enumerate(values):
@@ -78,7 +78,7 @@ def flag(
         fallthrough_variations = [{"id": ids[serve], "rollout": [0, 1], "exptRollout": 1}]
     else:
         share = list(weights or [1 / len(values)] * len(values))
-        fallthrough_variations = rollout(dict(zip(ids, share)))
+        fallthrough_variations = rollout(dict(zip(ids, share, strict=True)))
     return {
         "id": f"id-{key}",
         "envId": "env-test",
