@@ -1,0 +1,186 @@
+"""Where a request's unit IDs come from: small, cheap readers over the ASGI scope.
+
+A source only finds a raw value; it never validates or trusts it. The middleware checks each
+value against its unit's rules, and refuses to let a client-controlled source (a header,
+query parameter, cookie or path segment) feed the user or account ID unless the application
+switched that on: otherwise a client could pick its own variant, or read someone else's
+assignment, by sending another person's ID. Sources run on every request, so they do their
+parsing set-up once, when they are built.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from starlette.requests import cookie_parser
+from starlette.routing import compile_path
+from starlette.types import Scope
+
+from .types import ReadValue
+
+#: Separator for a field sent more than once; the joined value fails validation on purpose
+#: (RFC 9110 reads repeated fields as one comma-separated list, which is not one ID).
+_REPEATED = ", "
+
+
+@dataclass(frozen=True)
+class Source:
+    """One place a unit ID can come from.
+
+    Args:
+        location: Where it is read (``"header"``, ``"query"``, ``"cookie"``, ``"path"``,
+            ``"auth"``), named in 400 bodies and guardrails.
+        name: The field's name there (``"x-conversation-id"``). Never the value.
+        read: Returns the raw value from the scope, or None when absent.
+        client_controlled: Whether the client chooses the value. Such a source cannot feed
+            a protected unit (user, account) unless the middleware is told to trust it.
+    """
+
+    location: str
+    name: str
+    read: ReadValue
+    client_controlled: bool = True
+
+    def __call__(self, scope: Scope) -> str | None:
+        return self.read(scope)
+
+    @property
+    def description(self) -> str:
+        return f"{self.location} {self.name}"
+
+
+def header(name: str) -> Source:
+    """The value of request header ``name`` (case-insensitive)."""
+    key = name.lower().encode("latin-1")
+
+    def read(scope: Scope) -> str | None:
+        found: str | None = None
+        for field, value in scope["headers"]:
+            if field == key:
+                text = value.decode("latin-1")
+                found = text if found is None else found + _REPEATED + text
+        return found
+
+    return Source("header", name.lower(), read)
+
+
+def query_param(name: str) -> Source:
+    """The value of query parameter ``name``."""
+
+    def read(scope: Scope) -> str | None:
+        query = scope.get("query_string", b"")
+        if not query:
+            return None
+        values = [
+            value
+            for field, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+            if field == name
+        ]
+        return _REPEATED.join(values) if values else None
+
+    return Source("query", name, read)
+
+
+def cookie(name: str) -> Source:
+    """The value of cookie ``name``."""
+    key = b"cookie"
+
+    def read(scope: Scope) -> str | None:
+        for field, value in scope["headers"]:
+            if field == key:
+                found = cookie_parser(value.decode("latin-1")).get(name)
+                if found is not None:
+                    return found
+        return None
+
+    return Source("cookie", name, read)
+
+
+def path_param(name: str, *templates: str) -> Source:
+    """Path parameter ``name``, matched against route templates (``"/chat/{conversation_id}"``).
+
+    The middleware runs before Starlette's router fills ``scope["path_params"]``, so the
+    templates are compiled here once and matched against the path per request. When the
+    middleware is mounted below a route that already set the parameter, that value is used.
+    """
+    if not templates:
+        raise ValueError("path_param needs at least one route template naming the parameter")
+    patterns: list[re.Pattern[str]] = []
+    for template in templates:
+        pattern, _, convertors = compile_path(template)
+        if name not in convertors:
+            raise ValueError(f"route template {template!r} has no parameter {name!r}")
+        patterns.append(pattern)
+    compiled: Sequence[re.Pattern[str]] = tuple(patterns)
+
+    def read(scope: Scope) -> str | None:
+        params = scope.get("path_params")
+        if params and name in params:
+            return str(params[name])
+        path = _route_path(scope)
+        for pattern in compiled:
+            match = pattern.match(path)
+            if match is not None:
+                return match.group(name)
+        return None
+
+    return Source("path", name, read)
+
+
+def authenticated(attribute: str, *, location: str = "auth") -> Source:
+    """Attribute ``attribute`` of the authenticated user (``scope["user"]``, as set by
+    Starlette's ``AuthenticationMiddleware``); None for anonymous requests. Not client
+    controlled: the value comes from the application's own authentication."""
+
+    def read(scope: Scope) -> str | None:
+        user = scope.get("user")
+        if user is None:
+            return None
+        try:
+            if not user.is_authenticated:
+                return None
+            value = getattr(user, attribute, None)
+        except NotImplementedError:  # starlette.authentication.BaseUser's abstract properties
+            return None
+        return None if value is None else str(value)
+
+    return Source(location, f"user.{attribute}", read, client_controlled=False)
+
+
+def authenticated_user(attribute: str = "identity") -> Source:
+    """The authenticated user's ID (``scope["user"].identity`` by default)."""
+    return authenticated(attribute)
+
+
+def authenticated_tenant(attribute: str = "tenant_id") -> Source:
+    """The authenticated user's tenant (``scope["user"].tenant_id`` by default)."""
+    return authenticated(attribute)
+
+
+def default_sources() -> dict[str, tuple[Source, ...]]:
+    """The sources used when none are configured, by unit name.
+
+    User and account IDs come from authentication; their headers (``X-User-Id``,
+    ``X-Account-Id``) are listed but stay off unless the middleware trusts client IDs for
+    that unit (for an API gateway that authenticates and forwards the ID).
+    """
+    return {
+        "conversation": (header("x-conversation-id"),),
+        "user": (authenticated_user(), header("x-user-id")),
+        "account": (authenticated_tenant(), header("x-account-id")),
+        "workflow": (header("x-workflow-id"),),
+        "request": (header("x-request-id"),),
+    }
+
+
+def _route_path(scope: Scope) -> str:
+    """The path without the mount's ``root_path``, as Starlette's router matches it."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if not root_path or not path.startswith(root_path):
+        return path
+    rest = path[len(root_path) :]
+    return rest if not rest or rest.startswith("/") else path
