@@ -1,0 +1,109 @@
+"""Span attributes for one request or WebSocket session: its unit IDs and every experiment
+evaluated inside it (key, variant, unit), so a trace shows which variants a request saw.
+
+The server span belongs to whoever runs outside this middleware (OpenTelemetry's ASGI
+instrumentation or Starlette's ``OpenTelemetryMiddleware``); it is annotated, never replaced.
+A span of our own is started only when tracing is on and there is no span at all. With
+tracing off the cost is one current-span lookup. Attribute names come from the core's
+``telemetry_names``; none is spelled here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import propagate, trace
+from opentelemetry.trace import Span, SpanKind, Tracer, TracerProvider
+from starlette.types import Scope
+
+from featbit_experiments import telemetry_names as names
+from featbit_experiments.assignment import Assignment
+from featbit_experiments.units import UnitCatalog
+
+from .types import IdTransform
+
+_INSTRUMENTATION = "featbit_experiments_starlette"
+_NO_TRACING = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+#: Standard attributes that also carry a unit's ID (semantic conventions).
+_SEMCONV_ID_ATTRIBUTES: Mapping[str, tuple[str, ...]] = {
+    "conversation": (names.GEN_AI_CONVERSATION_ID,),
+    "user": (names.USER_ID,),
+}
+
+
+class RequestTelemetry:
+    """Writes unit and experiment attributes onto the request's span.
+
+    Args:
+        units: The unit catalog; one ``experiment.unit_ids.<unit>`` attribute per unit.
+        tracer_provider: Where our own span comes from when there is no server span; the
+            global provider (looked up per request, so one set after start-up counts) if None.
+        id_transform: Applied to every ID written on a span, ``(unit, id) -> value``: the
+            seam for privacy hashing. IDs are written as they are when None.
+    """
+
+    def __init__(
+        self,
+        units: UnitCatalog,
+        *,
+        tracer_provider: TracerProvider | None = None,
+        id_transform: IdTransform | None = None,
+    ) -> None:
+        self._given = tracer_provider
+        self._provider: TracerProvider | None = None
+        self._tracer: Tracer | None = None
+        self._transform = id_transform
+        self._id_attributes: dict[str, tuple[str, ...]] = {
+            unit.name: (
+                names.UNIT_ID_PREFIX + unit.name,
+                *_SEMCONV_ID_ATTRIBUTES.get(unit.name, ()),
+            )
+            for unit in units
+        }
+
+    def tracer(self) -> Tracer | None:
+        """The tracer for our own span, or None when tracing is off."""
+        provider = self._given if self._given is not None else trace.get_tracer_provider()
+        if isinstance(provider, _NO_TRACING):
+            return None
+        if provider is not self._provider:
+            self._tracer = provider.get_tracer(_INSTRUMENTATION)
+            self._provider = provider
+        return self._tracer
+
+    def unit_attributes(self, unit_ids: Mapping[str, str]) -> dict[str, Any]:
+        transform = self._transform
+        attributes: dict[str, Any] = {}
+        for unit, value in unit_ids.items():
+            shown = transform(unit, value) if transform is not None else value
+            for name in self._id_attributes.get(unit, (names.UNIT_ID_PREFIX + unit,)):
+                attributes[name] = shown
+        return attributes
+
+    @staticmethod
+    def experiment_attributes(assignments: Iterable[Assignment]) -> dict[str, Any]:
+        """Parallel arrays of the experiments evaluated, each (key, variant, unit) once."""
+        seen = dict.fromkeys((a.experiment_key, a.variant, a.unit) for a in assignments)
+        return {
+            names.EXPERIMENT_KEYS: [key for key, _, _ in seen],
+            names.EXPERIMENT_VARIANTS: [variant for _, variant, _ in seen],
+            names.EXPERIMENT_UNITS: [unit for _, _, unit in seen],
+        }
+
+    @contextmanager
+    def own_span(self, tracer: Tracer, scope: Scope) -> Iterator[Span]:
+        """A SERVER span for a request no instrumentation traces, named like Starlette's
+        (``GET /chat/{id}``), continuing the trace the request's headers carry."""
+        method = scope.get("method", "WEBSOCKET") if scope["type"] == "http" else "WEBSOCKET"
+        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        with tracer.start_as_current_span(
+            method, context=propagate.extract(carrier), kind=SpanKind.SERVER
+        ) as span:
+            try:
+                yield span
+            finally:
+                path_format = getattr(scope.get("route"), "path_format", None)
+                if isinstance(path_format, str):
+                    span.update_name(f"{method} {path_format}")
