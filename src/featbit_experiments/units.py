@@ -136,6 +136,9 @@ class UnitCatalog:
         for unit in units:
             by_name[unit.name] = unit
         self._units: dict[str, Unit] = by_name
+        self._unit_of_attribute: dict[str, str] = {
+            attribute: unit.name for unit in by_name.values() for attribute in unit.attribute_names
+        }
         if targeting_key_unit is not None and targeting_key_unit not in by_name:
             raise ValueError(f"targeting_key_unit {targeting_key_unit!r} is not a known unit")
         self.targeting_key_unit = targeting_key_unit
@@ -207,8 +210,15 @@ class UnitCatalog:
         Used to carry the other IDs alongside an assignment (for joins and audits); invalid
         or ambiguous ones are left out here, since only the assigned unit's ID is enforced.
         """
+        attributes = context.attributes
+        present = {
+            self._unit_of_attribute[name] for name in attributes if name in self._unit_of_attribute
+        }
+        if context.targeting_key and self.targeting_key_unit is not None:
+            present.add(self.targeting_key_unit)
         ids: dict[str, str] = {}
-        for unit in self._units.values():
+        for name in present:
+            unit = self._units[name]
             key = self.read(unit, context)
             if isinstance(key, UnitKey):
                 ids[unit.attribute] = key.value
