@@ -1,0 +1,1 @@
+"""The support-assistant example: a conversation-level retrieval-profile experiment."""
