@@ -3,10 +3,15 @@ policy, so assignment, exposures, outcomes and rollback all agree on the unit be
 
 from .assignment import Assignment
 from .errors import BootstrapError, ConfigurationError, PolicyError
+from .exposures import ExposureRecorder, RecordedVariant, SeenKeys
 from .guardrails import EventSink, Guardrail, InMemorySink, LoggingSink
+from .outcomes import OutcomeRecorder
 from .policy import Experiment, Metric, RollbackMode, UnitPolicy
 from .policy_file import load_policy
+from .privacy import Privacy, PrivacyMode
 from .provider import PROVIDER_NAME, FeatBitProvider
+from .sinks import JsonLinesSink
+from .telemetry import EvaluationTelemetry, GuardrailSpanEvents
 from .units import STANDARD_UNITS, StandardUnit, Unit, UnitKey
 
 __all__ = [
@@ -15,15 +20,24 @@ __all__ = [
     "Assignment",
     "BootstrapError",
     "ConfigurationError",
+    "EvaluationTelemetry",
     "EventSink",
     "Experiment",
+    "ExposureRecorder",
     "FeatBitProvider",
     "Guardrail",
+    "GuardrailSpanEvents",
     "InMemorySink",
+    "JsonLinesSink",
     "LoggingSink",
     "Metric",
+    "OutcomeRecorder",
     "PolicyError",
+    "Privacy",
+    "PrivacyMode",
+    "RecordedVariant",
     "RollbackMode",
+    "SeenKeys",
     "StandardUnit",
     "Unit",
     "UnitKey",

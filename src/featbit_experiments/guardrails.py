@@ -15,6 +15,9 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Protocol, runtime_checkable
 
+from .privacy import Privacy, id_fields_of
+from .units import STANDARD_UNITS
+
 logger = logging.getLogger("featbit_experiments")
 
 
@@ -88,16 +91,44 @@ class LoggingSink:
 
 
 class EventFanout:
-    """Sends each event to every sink; one failing sink does not stop the others."""
+    """Sends each event to every sink; one failing sink does not stop the others.
 
-    def __init__(self, sinks: Iterable[EventSink]) -> None:
+    Args:
+        sinks: Where events go.
+        privacy: Applied to every event's unit ID fields before any sink sees it, so no sink
+            can receive a raw ID when hashing or omission is on.
+        id_fields: The field names that hold unit IDs (see ``privacy.id_fields_of``); the
+            standard units' fields by default.
+    """
+
+    def __init__(
+        self,
+        sinks: Iterable[EventSink],
+        *,
+        privacy: Privacy | None = None,
+        id_fields: Iterable[str] = (),
+    ) -> None:
         self._sinks = tuple(sinks)
+        self._privacy = privacy if privacy is not None and not privacy.is_raw else None
+        self._id_fields = frozenset(id_fields) or id_fields_of(STANDARD_UNITS)
 
     @property
     def sinks(self) -> tuple[EventSink, ...]:
         return self._sinks
 
+    def flush(self) -> None:
+        """Flush every sink that buffers (has a ``flush()``); failures are logged."""
+        for sink in self._sinks:
+            flush = getattr(sink, "flush", None)
+            if callable(flush):
+                try:
+                    flush()
+                except Exception:
+                    logger.exception("event sink %r failed to flush", sink)
+
     def emit(self, event: Mapping[str, Any]) -> None:
+        if self._privacy is not None:
+            event = self._privacy.scrub(event, self._id_fields)
         for sink in self._sinks:
             try:
                 sink.emit(event)

@@ -22,14 +22,19 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.event import ProviderEventDetails
 from openfeature.exception import ErrorCode, ProviderFatalError, ProviderNotReadyError
 from openfeature.flag_evaluation import FlagResolutionDetails, FlagType, FlagValueType
+from openfeature.hook import Hook
 from openfeature.provider import AbstractProvider, Metadata
 from openfeature.track import TrackingEventDetails
 
 from .bootstrap import read_bootstrap
 from .errors import BootstrapError
+from .exposures import ExposureRecorder, SeenKeys
 from .guardrails import EventFanout, EventSink, LoggingSink
+from .outcomes import OutcomeRecorder
 from .policy import UnitPolicy
+from .privacy import Privacy, id_fields_of
 from .resolver import FlagResolver
+from .telemetry import EvaluationTelemetry, GuardrailSpanEvents
 from .tracking import OutcomeTracker
 
 logger = logging.getLogger("featbit_experiments")
@@ -60,6 +65,12 @@ class FeatBitProvider(AbstractProvider):
         owns_client: Whether :meth:`shutdown` stops the client. True for clients this class
             built; False by default for a client passed in.
         ready_timeout: How long :meth:`initialize` waits for FeatBit's first data sync.
+        privacy: How unit IDs appear in telemetry, sinks and ``flag_metadata["contextId"]``
+            (raw, HMAC-hashed or omitted); FeatBit always gets the real key.
+        telemetry: Add ``feature_flag.evaluation`` and guardrail events to the current
+            OpenTelemetry span (a no-op when no OpenTelemetry SDK is configured).
+        exposure_keys: A shared set-if-absent store that deduplicates exposures across
+            instances; by default each process deduplicates its own.
     """
 
     def __init__(
@@ -70,13 +81,30 @@ class FeatBitProvider(AbstractProvider):
         sinks: Iterable[EventSink] | None = None,
         owns_client: bool = False,
         ready_timeout: float = 5.0,
+        privacy: Privacy | None = None,
+        telemetry: bool = True,
+        exposure_keys: SeenKeys | None = None,
     ) -> None:
         super().__init__()
         self.client = client
         self.policy = policy or UnitPolicy()
-        self.events = EventFanout(sinks if sinks is not None else (LoggingSink(),))
+        self.privacy = privacy or Privacy()
+        event_sinks = list(sinks if sinks is not None else (LoggingSink(),))
+        if telemetry:
+            event_sinks.append(GuardrailSpanEvents(self.policy.units))
+        self.events = EventFanout(
+            event_sinks, privacy=self.privacy, id_fields=id_fields_of(self.policy.units)
+        )
         self.resolver = FlagResolver(client, self.policy, self.events)
+        self.resolver.privacy = self.privacy
         self.tracker = OutcomeTracker(client, self.policy, self.events)
+        self.exposures = ExposureRecorder(self.events, privacy=self.privacy, shared=exposure_keys)
+        self.outcomes = OutcomeRecorder(self.events, self.policy, self.exposures)
+        self.resolver.assignment_listeners.append(self.exposures.record)
+        self.tracker.outcome_listeners.append(self.outcomes.record)
+        self._hooks: list[Hook] = (
+            [EvaluationTelemetry(PROVIDER_NAME, self.privacy)] if telemetry else []
+        )
         self._owns_client = owns_client
         self._ready_timeout = ready_timeout
         self._lock = threading.Lock()
@@ -124,6 +152,9 @@ class FeatBitProvider(AbstractProvider):
         policy: UnitPolicy | None = None,
         sinks: Iterable[EventSink] | None = None,
         ready_timeout: float = 5.0,
+        privacy: Privacy | None = None,
+        telemetry: bool = True,
+        exposure_keys: SeenKeys | None = None,
         **config_options: Any,
     ) -> FeatBitProvider:
         """A provider on a FeatBit client streaming from a FeatBit server.
@@ -135,13 +166,24 @@ class FeatBitProvider(AbstractProvider):
         config = Config(env_secret, event_url, streaming_url, **config_options)
         client = FBClient(config, start_wait=0)
         return cls(
-            client, policy=policy, sinks=sinks, owns_client=True, ready_timeout=ready_timeout
+            client,
+            policy=policy,
+            sinks=sinks,
+            owns_client=True,
+            ready_timeout=ready_timeout,
+            privacy=privacy,
+            telemetry=telemetry,
+            exposure_keys=exposure_keys,
         )
 
     # -- OpenFeature: metadata and lifecycle ----------------------------------------------
 
     def get_metadata(self) -> Metadata:
         return Metadata(name=PROVIDER_NAME)
+
+    def get_provider_hooks(self) -> list[Hook]:
+        """The OpenTelemetry evaluation hook, when telemetry is on."""
+        return self._hooks
 
     def initialize(self, evaluation_context: EvaluationContext) -> None:
         """Subscribe to FeatBit's status and flag changes; wait for the first data sync.
@@ -173,6 +215,7 @@ class FeatBitProvider(AbstractProvider):
                 return
             self._shut_down = True
         self._unlisten()
+        self.events.flush()
         if self._owns_client:
             try:
                 self.client.stop()

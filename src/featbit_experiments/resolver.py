@@ -24,6 +24,7 @@ from .featbit_user import featbit_user
 from .flag_view import KEY_DISPATCH, FlagView, ValueParseError
 from .guardrails import EventFanout, Guardrail
 from .policy import Declaration, Refusal, UnitPolicy
+from .privacy import Privacy
 from .scope import record_assignment
 from .units import UnitKey, UnitKeyProblem
 
@@ -81,6 +82,8 @@ class FlagResolver:
         self._views: dict[str, FlagView] = {}
         self._views_lock = threading.Lock()
         self.assignment_listeners: list[AssignmentListener] = []
+        #: Applied to the unit ID in ``flag_metadata["contextId"]`` (never to FeatBit's key).
+        self.privacy = Privacy()
 
     # -- public -------------------------------------------------------------------------
 
@@ -211,6 +214,7 @@ class FlagResolver:
                 experimentKey=experiment.experiment_key,
                 assignmentUnit=unit.name,
                 errorCode=unit_key.error_code.value,
+                **self.policy.units.known_ids(context),
             )
             return error_result(default, unit_key.error_code, unit_key.message, base_metadata)
         mismatches = view.dispatch_mismatches(unit.attribute_names)
@@ -227,6 +231,8 @@ class FlagResolver:
                 flagKey=view.key,
                 experimentKey=experiment.experiment_key,
                 assignmentUnit=unit.name,
+                unitId=unit_key.value,
+                **self.policy.units.known_ids(context),
             )
             return error_result(default, ErrorCode.GENERAL, message, base_metadata)
         other_ids = self.policy.units.known_ids(context)
@@ -266,8 +272,8 @@ class FlagResolver:
                 **base_metadata,
                 meta.UNIT_KEY_SOURCE: unit_key.source,
                 meta.VARIATION_ID: served.variation_id,
-                meta.CONTEXT_ID: unit_key.context_id,
                 meta.FLAG_VERSION: view.version,
+                **_context_id(self.privacy, unit_key),
             },
         )
 
@@ -287,6 +293,11 @@ class FlagResolver:
             code = _FEATBIT_ERRORS.get(detail.reason, ErrorCode.GENERAL)
             return error_result(None, code, f"FeatBit: {detail.reason}")
         return Served(str(variation_id), str(detail.reason))
+
+
+def _context_id(privacy: Privacy, unit_key: UnitKey) -> dict[str, str]:
+    context_id = privacy.context_id(unit_key)
+    return {} if context_id is None else {meta.CONTEXT_ID: context_id}
 
 
 class _Mismatch(ValueError):

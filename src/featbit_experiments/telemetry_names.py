@@ -47,3 +47,9 @@ EXPERIMENT_UNITS = "experiment.units"
 UNIT_ID_PREFIX = "experiment.unit_ids."
 GUARDRAIL_EVENT = "experiment.guardrail"
 GUARDRAIL_NAME = "experiment.guardrail.name"
+GUARDRAIL_MESSAGE = "experiment.guardrail.message"
+#: Guardrail fields without a name of their own: ``experiment.guardrail.<field>``.
+GUARDRAIL_ATTRIBUTE_PREFIX = "experiment.guardrail."
+#: The outcome metric a guardrail (metric-unit mismatch) is about, and its unit.
+EXPERIMENT_METRIC = "experiment.metric.name"
+EXPERIMENT_METRIC_UNIT = "experiment.metric.unit"

@@ -81,6 +81,7 @@ class OutcomeTracker:
             else self._policy.units.targeting_key_unit or "user"
         )
         mismatched = [e for e in experiments if e.unit != unit_name]
+        ids = self._policy.units.known_ids(context) if mismatched else {}
         for experiment in mismatched:
             self._events.guardrail(
                 Guardrail.METRIC_UNIT_MISMATCH,
@@ -91,6 +92,8 @@ class OutcomeTracker:
                 metricUnit=unit_name,
                 experimentKey=experiment.experiment_key,
                 assignmentUnit=experiment.unit,
+                unitId=ids.get(self._policy.units[experiment.unit].attribute),
+                **ids,
             )
         if mismatched and self._policy.strict_metrics:
             return None
@@ -102,6 +105,7 @@ class OutcomeTracker:
                 metric=name,
                 metricUnit=unit_name,
                 errorCode=unit_key.error_code.value,
+                **self._policy.units.known_ids(context),
             )
             return None
         value = details.value if details and details.value is not None else 1.0

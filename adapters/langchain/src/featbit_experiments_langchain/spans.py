@@ -1,0 +1,233 @@
+"""OpenTelemetry spans of a turn: one for the turn, one per model call, one per tool call.
+
+Names and attributes follow the GenAI semantic conventions where they exist (names come from
+``featbit_experiments.telemetry_names``); experiment key, variant and unit go under the
+``experiment.`` namespace. Unit IDs pass through the optional privacy object before they are
+written. Spans are parented explicitly (turn → call), never through the current context,
+because LangChain runs callbacks in copied contexts and executor threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from langchain_core.outputs import ChatGeneration, LLMResult
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
+
+from featbit_experiments import telemetry_names as names
+from featbit_experiments.assignment import Assignment
+
+from .turn_context import TurnContext
+
+_TRACER_NAME = "featbit_experiments_langchain"
+
+#: ``gen_ai.operation.name`` values used here.
+INVOKE_WORKFLOW = "invoke_workflow"
+INVOKE_AGENT = "invoke_agent"
+CHAT = "chat"
+TEXT_COMPLETION = "text_completion"
+EXECUTE_TOOL = "execute_tool"
+
+_MODEL_PARAM_KEYS = ("model", "model_name", "model_id")
+
+
+class IdProtector(Protocol):
+    """What spans need from ``featbit_experiments.privacy.Privacy``: an ID as it may leave
+    the process (itself, a pseudonym, or None to leave it out)."""
+
+    def protect(self, value: str) -> str | None: ...
+
+
+class TurnSpans:
+    """Creates and finishes the spans of turns.
+
+    Args:
+        tracer_provider: Where spans go; the global tracer provider by default. With the
+            API's default (no SDK installed) spans are non-recording and attributes are
+            skipped.
+        turn_operation: The turn span's ``gen_ai.operation.name``: ``"invoke_workflow"``
+            (default, a chain) or ``"invoke_agent"`` (an in-process agent; the root run's
+            name becomes ``gen_ai.agent.name``). The span is named ``"{operation} {run name}"``.
+        privacy: Applied to every unit ID written to a span (``Privacy.hashed(key)``).
+    """
+
+    def __init__(
+        self,
+        tracer_provider: TracerProvider | None = None,
+        *,
+        turn_operation: str = INVOKE_WORKFLOW,
+        privacy: IdProtector | None = None,
+    ) -> None:
+        self._tracer = trace.get_tracer(_TRACER_NAME, tracer_provider=tracer_provider)
+        self.turn_operation = turn_operation
+        self._privacy = privacy
+
+    # -- starting -------------------------------------------------------------------------
+
+    def start_turn(self, run_name: str) -> Span:
+        """The turn's span, a child of whatever span is current where the turn starts."""
+        span = self._tracer.start_span(f"{self.turn_operation} {run_name}", kind=SpanKind.INTERNAL)
+        if span.is_recording():
+            span.set_attribute(names.GEN_AI_OPERATION_NAME, self.turn_operation)
+            if self.turn_operation == INVOKE_AGENT:
+                span.set_attribute(names.GEN_AI_AGENT_NAME, run_name)
+        return span
+
+    def start_model(
+        self,
+        parent: Span,
+        operation: str,
+        metadata: Mapping[str, Any] | None,
+        invocation_params: Mapping[str, Any] | None,
+    ) -> Span:
+        """A ``chat {model}`` (or ``text_completion {model}``) CLIENT span under ``parent``."""
+        model = _request_model(metadata, invocation_params)
+        span = self._tracer.start_span(
+            f"{operation} {model}" if model else operation,
+            context=trace.set_span_in_context(parent),
+            kind=SpanKind.CLIENT,
+        )
+        if span.is_recording():
+            span.set_attribute(names.GEN_AI_OPERATION_NAME, operation)
+            provider = (metadata or {}).get("ls_provider")
+            if isinstance(provider, str):
+                span.set_attribute(names.GEN_AI_PROVIDER_NAME, provider)
+            if model:
+                span.set_attribute(names.GEN_AI_REQUEST_MODEL, model)
+        return span
+
+    def start_tool(self, parent: Span, tool_name: str, call_id: str | None) -> Span:
+        """An ``execute_tool {name}`` INTERNAL span under ``parent``."""
+        span = self._tracer.start_span(
+            f"{EXECUTE_TOOL} {tool_name}",
+            context=trace.set_span_in_context(parent),
+            kind=SpanKind.INTERNAL,
+        )
+        if span.is_recording():
+            span.set_attribute(names.GEN_AI_OPERATION_NAME, EXECUTE_TOOL)
+            span.set_attribute(names.GEN_AI_TOOL_NAME, tool_name)
+            if call_id:
+                span.set_attribute(names.GEN_AI_TOOL_CALL_ID, call_id)
+        return span
+
+    # -- finishing ------------------------------------------------------------------------
+
+    def finish(
+        self,
+        span: Span,
+        context: TurnContext,
+        assignments: Sequence[Assignment],
+        *,
+        error: BaseException | None = None,
+        unit_ids: bool = False,
+    ) -> None:
+        """Tag ``span`` with the turn's conversation and experiments, then end it.
+
+        Args:
+            unit_ids: Also write every known unit ID (``experiment.unit_ids.<unit>``); done
+                on the turn span only.
+        """
+        if span.is_recording():
+            if context.conversation_id is not None:
+                self._set_id(span, names.GEN_AI_CONVERSATION_ID, context.conversation_id)
+            if unit_ids:
+                for unit, value in context.ids.items():
+                    self._set_id(span, names.UNIT_ID_PREFIX + unit, value)
+            if assignments:
+                self._tag_experiments(span, assignments)
+            if error is not None:
+                span.set_attribute(names.ERROR_TYPE, type(error).__qualname__)
+                span.record_exception(error)
+                span.set_status(Status(StatusCode.ERROR, str(error)))
+        span.end()
+
+    def record_usage(self, span: Span, response: LLMResult) -> tuple[int, int] | None:
+        """Write the response's token usage and model to ``span``; returns the usage."""
+        usage = token_usage(response)
+        if span.is_recording():
+            if usage is not None:
+                span.set_attribute(names.GEN_AI_USAGE_INPUT_TOKENS, usage[0])
+                span.set_attribute(names.GEN_AI_USAGE_OUTPUT_TOKENS, usage[1])
+            model = _response_model(response)
+            if model:
+                span.set_attribute(names.GEN_AI_RESPONSE_MODEL, model)
+        return usage
+
+    def _tag_experiments(self, span: Span, assignments: Sequence[Assignment]) -> None:
+        unique = _unique_by_experiment(assignments)
+        span.set_attribute(names.EXPERIMENT_KEYS, [a.experiment_key for a in unique])
+        span.set_attribute(names.EXPERIMENT_VARIANTS, [a.variant for a in unique])
+        span.set_attribute(names.EXPERIMENT_UNITS, [a.unit for a in unique])
+        if len(unique) == 1:
+            only = unique[0]
+            span.set_attribute(names.EXPERIMENT_KEY, only.experiment_key)
+            span.set_attribute(names.EXPERIMENT_VARIANT, only.variant)
+            span.set_attribute(names.EXPERIMENT_UNIT, only.unit)
+            self._set_id(span, names.EXPERIMENT_UNIT_ID, only.unit_key.value)
+            if only.experiment.run_id:
+                span.set_attribute(names.EXPERIMENT_RUN_ID, only.experiment.run_id)
+
+    def _set_id(self, span: Span, attribute: str, value: str) -> None:
+        protected = value if self._privacy is None else self._privacy.protect(value)
+        if protected is not None:
+            span.set_attribute(attribute, protected)
+
+
+def token_usage(response: LLMResult) -> tuple[int, int] | None:
+    """(input, output) tokens summed over the response's messages, or None when the model
+    reported none (``usage_metadata`` on chat messages; ``llm_output["token_usage"]``
+    for completion models)."""
+    found = False
+    input_tokens = output_tokens = 0
+    for generation in _generations(response.generations):
+        if isinstance(generation, ChatGeneration):
+            usage = getattr(generation.message, "usage_metadata", None)
+            if usage:
+                found = True
+                input_tokens += int(usage.get("input_tokens", 0))
+                output_tokens += int(usage.get("output_tokens", 0))
+    if not found and response.llm_output:
+        usage = response.llm_output.get("token_usage")
+        if isinstance(usage, Mapping):
+            found = True
+            input_tokens = int(usage.get("prompt_tokens", usage.get("input_tokens", 0)))
+            output_tokens = int(usage.get("completion_tokens", usage.get("output_tokens", 0)))
+    return (input_tokens, output_tokens) if found else None
+
+
+def _generations(nested: Iterable[Iterable[Any]]) -> Iterable[Any]:
+    for group in nested:
+        yield from group
+
+
+def _request_model(
+    metadata: Mapping[str, Any] | None, invocation_params: Mapping[str, Any] | None
+) -> str | None:
+    model = (metadata or {}).get("ls_model_name")
+    if isinstance(model, str) and model:
+        return model
+    for key in _MODEL_PARAM_KEYS:
+        model = (invocation_params or {}).get(key)
+        if isinstance(model, str) and model:
+            return model
+    return None
+
+
+def _response_model(response: LLMResult) -> str | None:
+    for generation in _generations(response.generations):
+        if isinstance(generation, ChatGeneration):
+            metadata = generation.message.response_metadata or {}
+            for key in ("model_name", "model"):
+                model = metadata.get(key)
+                if isinstance(model, str) and model:
+                    return model
+    return None
+
+
+def _unique_by_experiment(assignments: Sequence[Assignment]) -> list[Assignment]:
+    seen: dict[str, Assignment] = {}
+    for assignment in assignments:
+        seen.setdefault(assignment.experiment_key, assignment)
+    return list(seen.values())

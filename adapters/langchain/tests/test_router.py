@@ -1,0 +1,243 @@
+"""The variant router: which branch runs, with which unit ID, and what a turn keeps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from featbit_experiments_langchain import (
+    BRANCHES_METADATA_KEY,
+    ExperimentCallbackHandler,
+    experiment_branch,
+)
+from langchain_core.runnables import RunnableConfig, RunnableLambda, RunnablePassthrough
+from openfeature import api
+from openfeature.client import OpenFeatureClient
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.exception import ErrorCode
+from openfeature.transaction_context import ContextVarsTransactionContextPropagator
+
+from adapters.langchain.tests.lc_support import FLAG, answering_chain, experiment_flag
+from featbit_experiments import Assignment, FeatBitProvider, Guardrail, InMemorySink
+from tests.support import flags as fl
+
+QUESTION = {"question": "where is my parcel?"}
+
+
+def router(client: OpenFeatureClient, **options: Any) -> Any:
+    return experiment_branch(
+        FLAG,
+        {"control": answering_chain("A"), "retrieval_profile_b": answering_chain("B")},
+        client=client,
+        **options,
+    )
+
+
+def variant_for(client: OpenFeatureClient, conversation_id: str) -> str:
+    return client.get_string_value(
+        FLAG, "control", EvaluationContext(attributes={"conversationId": conversation_id})
+    )
+
+
+@pytest.fixture
+def assignments(provider: FeatBitProvider) -> list[Assignment]:
+    """Every assignment the provider makes (one per experiment evaluation that served)."""
+    made: list[Assignment] = []
+    provider.resolver.assignment_listeners.append(made.append)
+    return made
+
+
+def test_each_conversation_runs_the_branch_its_variant_names(client: OpenFeatureClient) -> None:
+    chain = router(client)
+    expected = {f"conv-{i}": variant_for(client, f"conv-{i}") for i in range(20)}
+    assert set(expected.values()) == {"control", "retrieval_profile_b"}
+
+    outputs = {
+        conversation: chain.invoke(QUESTION, {"metadata": {"conversation_id": conversation}})
+        for conversation in expected
+    }
+
+    assert outputs == {
+        conversation: "A" if variant == "control" else "B"
+        for conversation, variant in expected.items()
+    }
+
+
+def test_turn_without_unit_id_runs_default_branch_and_records_guardrail(
+    client: OpenFeatureClient, sink: InMemorySink, handler: ExperimentCallbackHandler
+) -> None:
+    output = router(client, default="retrieval_profile_b").invoke(
+        QUESTION, {"callbacks": [handler]}
+    )
+
+    assert output == "B"
+    missing = sink.guardrails(Guardrail.MISSING_UNIT_ID.value)
+    assert [event["flagKey"] for event in missing] == [FLAG]
+    assert missing[0]["errorCode"] == ErrorCode.TARGETING_KEY_MISSING.value
+
+
+def test_thread_id_in_configurable_is_the_conversation_id(
+    client: OpenFeatureClient, assignments: list[Assignment]
+) -> None:
+    router(client).invoke(QUESTION, {"configurable": {"thread_id": "t-42"}})
+
+    [assignment] = assignments
+    assert (assignment.unit, assignment.unit_key.value) == ("conversation", "t-42")
+    assert assignment.unit_key.source == "thread_id"
+    assert assignment.variant == variant_for(client, "t-42")
+
+
+def test_retry_inside_a_turn_keeps_the_variant_without_evaluating_again(
+    client: OpenFeatureClient,
+    handler: ExperimentCallbackHandler,
+    assignments: list[Assignment],
+) -> None:
+    attempts: list[str] = []
+
+    def flaky(answer: str) -> str:
+        attempts.append(answer)
+        if len(attempts) == 1:
+            raise ConnectionError("model endpoint reset")
+        return answer
+
+    turn = (router(client) | RunnableLambda(flaky)).with_retry(
+        stop_after_attempt=2, wait_exponential_jitter=False
+    )
+    conversation = "conv-retry"
+    expected = "A" if variant_for(client, conversation) == "control" else "B"
+    assignments.clear()
+
+    output = turn.invoke(
+        QUESTION, {"callbacks": [handler], "metadata": {"conversation_id": conversation}}
+    )
+
+    assert attempts == [expected, expected]
+    assert output == expected
+    assert len(assignments) == 1
+
+
+def test_fallback_inside_a_turn_keeps_the_variant(
+    client: OpenFeatureClient,
+    handler: ExperimentCallbackHandler,
+    assignments: list[Assignment],
+) -> None:
+    def broken(_: Any) -> str:
+        raise TimeoutError("primary model timed out")
+
+    primary = experiment_branch(
+        FLAG, {"control": broken, "retrieval_profile_b": broken}, client=client
+    )
+    backup = experiment_branch(
+        FLAG,
+        {
+            "control": answering_chain("A-backup"),
+            "retrieval_profile_b": answering_chain("B-backup"),
+        },
+        client=client,
+    )
+    conversation = "conv-fallback"
+    variant = variant_for(client, conversation)
+    assignments.clear()
+
+    # Nested in the turn, not at its root: at the root, langchain-core 1.8 starts the
+    # fallbacks' children as parentless runs (langchain-ai/langchain#36072).
+    turn = RunnablePassthrough() | primary.with_fallbacks([backup])
+
+    output = turn.invoke(
+        QUESTION, {"callbacks": [handler], "metadata": {"conversation_id": conversation}}
+    )
+
+    assert output == ("A-backup" if variant == "control" else "B-backup")
+    assert [a.variant for a in assignments] == [variant]
+
+
+def test_served_value_naming_no_branch_runs_default_and_records_fallback_guardrail(
+    make_provider: Callable[..., FeatBitProvider],
+    of_client: Callable[[FeatBitProvider], OpenFeatureClient],
+    sink: InMemorySink,
+) -> None:
+    client = of_client(
+        make_provider(
+            [fl.flag(FLAG, ["control", "retired_profile"], serve=1, tags=["unit:conversation"])]
+        )
+    )
+
+    output = router(client).invoke(QUESTION, {"metadata": {"conversation_id": "conv-1"}})
+
+    assert output == "A"
+    [event] = sink.guardrails(Guardrail.FALLBACK_USED.value)
+    assert "retired_profile" in event["message"]
+
+
+def test_metadata_and_configurable_disagreeing_leave_the_id_out_and_record_guardrail(
+    client: OpenFeatureClient, sink: InMemorySink, assignments: list[Assignment]
+) -> None:
+    output = router(client).invoke(
+        QUESTION,
+        {"metadata": {"thread_id": "t-1"}, "configurable": {"thread_id": "t-2"}},
+    )
+
+    assert output == "A"
+    assert assignments == []
+    assert [e["guardrail"] for e in sink.guardrails()] == [
+        Guardrail.INVALID_UNIT_ID.value,
+        Guardrail.MISSING_UNIT_ID.value,
+    ]
+
+
+@pytest.fixture
+def contextvars_propagator() -> Iterator[None]:
+    api.set_transaction_context_propagator(ContextVarsTransactionContextPropagator())
+    yield
+    api.clear_transaction_context_propagator()
+
+
+@pytest.mark.usefixtures("contextvars_propagator")
+def test_branch_sees_the_turn_ids_in_the_transaction_context_and_the_caller_does_not(
+    client: OpenFeatureClient,
+) -> None:
+    api.set_transaction_context(EvaluationContext(attributes={"requestId": "req-1"}))
+    seen: list[dict[str, Any]] = []
+
+    def look(_: Any) -> str:
+        seen.append(dict(api.get_transaction_context().attributes))
+        return "ok"
+
+    chain = experiment_branch(FLAG, {"control": look, "retrieval_profile_b": look}, client=client)
+    chain.invoke(QUESTION, {"metadata": {"conversation_id": "conv-7", "user_id": "u-1"}})
+
+    assert seen == [{"requestId": "req-1", "conversation_id": "conv-7", "user_id": "u-1"}]
+    assert dict(api.get_transaction_context().attributes) == {"requestId": "req-1"}
+
+
+def test_branch_runs_see_the_chosen_branch_in_their_metadata(client: OpenFeatureClient) -> None:
+    seen: list[Any] = []
+
+    def look(_: Any, config: RunnableConfig) -> str:
+        seen.append((config.get("metadata") or {}).get(BRANCHES_METADATA_KEY))
+        return "ok"
+
+    chain = experiment_branch(FLAG, {"control": look, "retrieval_profile_b": look}, client=client)
+    chain.invoke(QUESTION, {"metadata": {"conversation_id": "conv-8"}})
+
+    assert seen == [{FLAG: variant_for(client, "conv-8")}]
+
+
+def test_unknown_default_branch_is_refused_at_construction(client: OpenFeatureClient) -> None:
+    with pytest.raises(ValueError, match="default branch"):
+        router(client, default="treatment")
+
+
+def test_flag_served_to_everyone_sends_every_conversation_to_one_branch(
+    make_provider: Callable[..., FeatBitProvider],
+    of_client: Callable[[FeatBitProvider], OpenFeatureClient],
+) -> None:
+    client = of_client(make_provider([experiment_flag(serve=1)]))
+    chain = router(client)
+
+    outputs = {
+        chain.invoke(QUESTION, {"metadata": {"conversation_id": f"c-{i}"}}) for i in range(5)
+    }
+
+    assert outputs == {"B"}

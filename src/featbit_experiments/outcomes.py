@@ -1,0 +1,97 @@
+"""Outcome events: each tracked outcome, keyed by its experiment's unit, with the variant that
+unit was served, so it joins back to exactly one exposure.
+
+An OpenFeature ``track()`` call reaches :class:`~featbit_experiments.tracking.OutcomeTracker`,
+which sends FeatBit its metric and hands the :class:`~featbit_experiments.tracking.Outcome` to
+:meth:`OutcomeRecorder.record`. Here the outcome becomes one record per experiment it belongs
+to: keyed by that experiment's unit ID (taken from the other known IDs when the metric is
+measured at another unit, which the tracker has already flagged as ``metric_unit_mismatch``),
+carrying the variant looked up from the exposures this process recorded, and keeping the
+tracked value and attributes as given.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from . import event_schema as schema
+from .exposures import RecordedVariant
+from .guardrails import EventFanout, utc_now
+from .policy import Experiment, UnitPolicy
+from .tracking import Outcome
+
+
+class VariantLookup(Protocol):
+    """Where an outcome finds the variant its unit was served (the exposure recorder, or a
+    shared assignment store that knows units assigned by other instances)."""
+
+    def variant_for(
+        self, experiment_key: str, run_id: str, unit_id: str
+    ) -> RecordedVariant | None: ...
+
+
+class OutcomeRecorder:
+    """Records outcomes (register :meth:`record` as an outcome listener).
+
+    Args:
+        events: Where outcome records go (privacy is applied there).
+        policy: The unit policy (which attribute carries each unit's ID).
+        variants: Where each unit's served variant is looked up.
+    """
+
+    def __init__(self, events: EventFanout, policy: UnitPolicy, variants: VariantLookup) -> None:
+        self._events = events
+        self._policy = policy
+        self._variants = variants
+
+    def record(self, outcome: Outcome) -> None:
+        """Emit one record per experiment the outcome belongs to (one unattached record when
+        it names none)."""
+        if not outcome.experiments:
+            records = [self._unattached(outcome)]
+        else:
+            records = [self._for_experiment(outcome, e) for e in outcome.experiments]
+        for record in records:
+            self._events.emit(record)
+
+    def _for_experiment(self, outcome: Outcome, experiment: Experiment) -> dict[str, Any]:
+        unit_id = self._unit_id(outcome, experiment)
+        record = self._base(outcome)
+        record[schema.EXPERIMENT_KEY] = experiment.experiment_key
+        record[schema.RUN_ID] = experiment.run_id
+        record[schema.FLAG_KEY] = experiment.flag_key
+        record[schema.ASSIGNMENT_UNIT] = experiment.unit
+        if unit_id is not None:
+            record[schema.UNIT_ID] = unit_id
+            served = self._variants.variant_for(
+                experiment.experiment_key, experiment.run_id, unit_id
+            )
+            if served is not None:
+                record[schema.VARIATION] = served.variant
+                record[schema.VARIATION_ID] = served.variation_id
+        return record
+
+    def _unattached(self, outcome: Outcome) -> dict[str, Any]:
+        record = self._base(outcome)
+        record[schema.ASSIGNMENT_UNIT] = outcome.unit_key.unit
+        record[schema.UNIT_ID] = outcome.unit_key.value
+        return record
+
+    def _base(self, outcome: Outcome) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            schema.EVENT: schema.OUTCOME,
+            schema.TIMESTAMP: utc_now(),
+            schema.METRIC: outcome.name,
+            schema.METRIC_UNIT: outcome.unit_key.unit,
+            schema.VALUE: outcome.value,
+        }
+        record.update(outcome.other_ids)  # every known ID, the measured unit's included
+        if outcome.attributes:
+            record[schema.ATTRIBUTES] = dict(outcome.attributes)
+        return record
+
+    def _unit_id(self, outcome: Outcome, experiment: Experiment) -> str | None:
+        if outcome.unit_key.unit == experiment.unit:
+            return outcome.unit_key.value
+        unit = self._policy.units.get(experiment.unit)
+        return outcome.other_ids.get(unit.attribute) if unit is not None else None

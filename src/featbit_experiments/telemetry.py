@@ -1,0 +1,159 @@
+"""OpenTelemetry: a ``feature_flag.evaluation`` event on the current span for every flag
+evaluation, and an ``experiment.guardrail`` event for every guardrail.
+
+Only ``opentelemetry-api`` is imported. With no SDK configured the current span is the
+non-recording invalid span, and each evaluation costs one context lookup and one
+``is_recording()`` call: attributes are built only for a span that records them.
+
+Evaluation events follow the feature-flag semantic conventions (v1.40+ names, lowercase
+``feature_flag.result.reason`` and ``error.type``); the experiment key, variant, unit and unit ID
+go under ``experiment.*``. Errors are recorded too (``error.type``, ``feature_flag.error.message``),
+so a missing unit ID shows on the span where it happened. IDs arrive already protected:
+``feature_flag.context.id`` comes from the provider's flag metadata, which applies the privacy
+setting, and guardrail records pass the event fanout's privacy first; the targeting key of an
+ordinary flag is protected here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from openfeature.flag_evaluation import FlagEvaluationDetails, FlagValueType
+from openfeature.hook import Hook, HookContext, HookHints
+from opentelemetry import trace
+
+from . import event_schema as schema
+from . import metadata_keys as meta
+from . import telemetry_names as names
+from .privacy import Privacy, unit_id_from_context_id
+from .units import STANDARD_UNITS, Unit
+
+logger = logging.getLogger("featbit_experiments")
+
+_SCALARS = (bool, int, float, str)
+
+#: Guardrail record fields and the span event attributes they become.
+_GUARDRAIL_FIELDS: Mapping[str, str] = {
+    schema.GUARDRAIL_NAME: names.GUARDRAIL_NAME,
+    schema.MESSAGE: names.GUARDRAIL_MESSAGE,
+    schema.FLAG_KEY: names.FEATURE_FLAG_KEY,
+    schema.EXPERIMENT_KEY: names.EXPERIMENT_KEY,
+    schema.RUN_ID: names.EXPERIMENT_RUN_ID,
+    schema.ASSIGNMENT_UNIT: names.EXPERIMENT_UNIT,
+    schema.UNIT_ID: names.EXPERIMENT_UNIT_ID,
+    schema.METRIC: names.EXPERIMENT_METRIC,
+    schema.METRIC_UNIT: names.EXPERIMENT_METRIC_UNIT,
+}
+_SKIPPED_GUARDRAIL_FIELDS = frozenset({schema.EVENT, schema.TIMESTAMP})
+
+
+class EvaluationTelemetry(Hook):
+    """An OpenFeature provider hook that adds ``feature_flag.evaluation`` to the current span.
+
+    Args:
+        provider_name: ``feature_flag.provider.name``.
+        privacy: Protects the targeting key of ordinary flags (experiment IDs come protected
+            in the flag metadata).
+    """
+
+    def __init__(self, provider_name: str, privacy: Privacy | None = None) -> None:
+        self._provider_name = provider_name
+        self._privacy = privacy or Privacy()
+
+    def finally_after(
+        self,
+        hook_context: HookContext,
+        details: FlagEvaluationDetails[FlagValueType],
+        hints: HookHints,
+    ) -> None:
+        span = trace.get_current_span()
+        if not span.is_recording():
+            return
+        try:
+            attributes = self.attributes(details, hook_context.evaluation_context.targeting_key)
+            span.add_event(names.FEATURE_FLAG_EVALUATION_EVENT, attributes)
+        except Exception:  # telemetry must never change an evaluation's outcome
+            logger.exception("could not record the evaluation of %r", details.flag_key)
+
+    def attributes(
+        self, details: FlagEvaluationDetails[Any], targeting_key: str | None = None
+    ) -> dict[str, Any]:
+        """The event attributes for one evaluation's details."""
+        attributes: dict[str, Any] = {
+            names.FEATURE_FLAG_KEY: details.flag_key,
+            names.FEATURE_FLAG_PROVIDER_NAME: self._provider_name,
+            names.FEATURE_FLAG_RESULT_REASON: str(details.reason or "unknown").lower(),
+        }
+        variant = details.variant
+        if variant is not None:
+            attributes[names.FEATURE_FLAG_RESULT_VARIANT] = variant
+        elif isinstance(details.value, _SCALARS):  # required when there is no variant
+            attributes[names.FEATURE_FLAG_RESULT_VALUE] = details.value
+        if details.error_code is not None:
+            attributes[names.ERROR_TYPE] = str(details.error_code).lower()
+            if details.error_message:
+                attributes[names.FEATURE_FLAG_ERROR_MESSAGE] = details.error_message
+        metadata = details.flag_metadata
+        version = metadata.get(meta.FLAG_VERSION)
+        if version is not None:
+            attributes[names.FEATURE_FLAG_VERSION] = str(version)
+        experiment_key = metadata.get(meta.EXPERIMENT_KEY)
+        if experiment_key is None:
+            if targeting_key:
+                context_id = self._privacy.protect(targeting_key)
+                if context_id is not None:
+                    attributes[names.FEATURE_FLAG_CONTEXT_ID] = context_id
+            return attributes
+        unit = str(metadata.get(meta.ASSIGNMENT_UNIT, ""))
+        attributes[names.EXPERIMENT_KEY] = experiment_key
+        attributes[names.EXPERIMENT_UNIT] = unit
+        run_id = metadata.get(meta.RUN_ID)
+        if run_id:
+            attributes[names.EXPERIMENT_RUN_ID] = run_id
+        if variant is not None:
+            attributes[names.EXPERIMENT_VARIANT] = variant
+        unit_context_id = metadata.get(meta.CONTEXT_ID)
+        if isinstance(unit_context_id, str):
+            attributes[names.FEATURE_FLAG_CONTEXT_ID] = unit_context_id
+            unit_id = unit_id_from_context_id(unit_context_id, unit)
+            if unit_id is not None:
+                attributes[names.EXPERIMENT_UNIT_ID] = unit_id
+        return attributes
+
+
+class GuardrailSpanEvents:
+    """An event sink that adds each guardrail record to the current span as an
+    ``experiment.guardrail`` event; other records (exposures, outcomes) are ignored.
+
+    Args:
+        units: The units whose ID fields become ``experiment.unit_ids.<unit>`` attributes.
+    """
+
+    def __init__(self, units: Iterable[Unit] = STANDARD_UNITS) -> None:
+        self._id_attributes = {unit.attribute: names.UNIT_ID_PREFIX + unit.name for unit in units}
+
+    def emit(self, event: Mapping[str, Any]) -> None:
+        if event.get(schema.EVENT) != schema.GUARDRAIL:
+            return
+        span = trace.get_current_span()
+        if not span.is_recording():
+            return
+        span.add_event(names.GUARDRAIL_EVENT, self.attributes(event))
+
+    def attributes(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """Span event attributes for one guardrail record."""
+        attributes: dict[str, Any] = {}
+        for field, value in event.items():
+            if field in _SKIPPED_GUARDRAIL_FIELDS or not isinstance(value, _SCALARS):
+                continue
+            if field == schema.ERROR_CODE:
+                attributes[names.ERROR_TYPE] = str(value).lower()
+            elif field in _GUARDRAIL_FIELDS:
+                attributes[_GUARDRAIL_FIELDS[field]] = value
+            elif field in self._id_attributes:
+                attributes[self._id_attributes[field]] = value
+            else:
+                attributes[names.GUARDRAIL_ATTRIBUTE_PREFIX + field] = value
+        return attributes
