@@ -169,9 +169,9 @@ async def test_hostile_ids_through_uvicorn_never_raise_500_and_never_reach_featb
         try:
             address = serve(app_for(of_client(provider), provider, on_invalid=on_invalid))
             valid = [f"conv-ok-{i}" for i in range(5)]
+            sent = [*HOSTILE.values(), *(v.encode() for v in valid)]
             statuses = await asyncio.gather(
-                *(raw_get(address, "/units", [(b"x-conversation-id", v)]) for v in HOSTILE.values()),
-                *(raw_get(address, "/units", [(b"x-conversation-id", v.encode())]) for v in valid),
+                *(raw_get(address, "/units", [(b"x-conversation-id", v)]) for v in sent)
             )
             assert 500 not in statuses
             assert statuses[len(HOSTILE) :] == [200] * len(valid)
