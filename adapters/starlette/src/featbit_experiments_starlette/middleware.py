@@ -21,13 +21,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from featbit_experiments.guardrails import EventFanout, Guardrail, LoggingSink
+from featbit_experiments.privacy import Privacy
 from featbit_experiments.provider import FeatBitProvider
 from featbit_experiments.scope import collect_assignments
 from featbit_experiments.units import UnitCatalog
 
 from .context import unit_context
 from .telemetry import RequestTelemetry
-from .types import IdGenerator, IdTransform, OnInvalid
+from .types import IdGenerator, OnInvalid
 from .validation import InvalidId, SourceSpec, UnitReader
 
 #: WebSocket close code for a policy violation, used when the server cannot send a 400.
@@ -57,12 +58,12 @@ class UnitContextMiddleware:
             on every request, quietly turning a conversation experiment into a request one.
         response_header: The response header (and WebSocket accept header) echoing a
             generated conversation ID.
-        provider: The FeatBit provider: its unit catalog names and checks IDs, and its
-            event sinks receive guardrails. Without it, the standard units and the
-            ``featbit_experiments`` logger are used.
+        provider: The FeatBit provider: its unit catalog names and checks IDs, its event
+            sinks receive guardrails and its privacy setting applies to span attributes.
+            Without it: the standard units, the ``featbit_experiments`` logger, raw IDs.
         units: A unit catalog to use instead of the provider's.
         tracer_provider: For our own span when no server span exists; the global one if None.
-        id_transform: Applied to IDs written on spans, ``(unit, id) -> value`` (hashing).
+        privacy: How IDs appear on spans (keyed hash, omitted), instead of the provider's.
     """
 
     def __init__(
@@ -77,7 +78,7 @@ class UnitContextMiddleware:
         provider: FeatBitProvider | None = None,
         units: UnitCatalog | None = None,
         tracer_provider: TracerProvider | None = None,
-        id_transform: IdTransform | None = None,
+        privacy: Privacy | None = None,
     ) -> None:
         if on_invalid not in ("reject", "drop"):
             raise ValueError(f"on_invalid must be 'reject' or 'drop', not {on_invalid!r}")
@@ -98,7 +99,9 @@ class UnitContextMiddleware:
                 raise ValueError(f"generate_conversation_id makes invalid IDs: {problem}")
         self._echo_header = response_header.lower().encode("latin-1")
         self.telemetry = RequestTelemetry(
-            self.units, tracer_provider=tracer_provider, id_transform=id_transform
+            self.units,
+            tracer_provider=tracer_provider,
+            privacy=privacy or (provider.privacy if provider is not None else None),
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -4,8 +4,8 @@ evaluated inside it (key, variant, unit), so a trace shows which variants a requ
 The server span belongs to whoever runs outside this middleware (OpenTelemetry's ASGI
 instrumentation or Starlette's ``OpenTelemetryMiddleware``); it is annotated, never replaced.
 A span of our own is started only when tracing is on and there is no span at all. With
-tracing off the cost is one current-span lookup. Attribute names come from the core's
-``telemetry_names``; none is spelled here.
+tracing off the cost is one current-span lookup. IDs pass the core's privacy setting before
+they are written. Attribute names come from the core's ``telemetry_names``; none is spelled here.
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ from starlette.types import Scope
 
 from featbit_experiments import telemetry_names as names
 from featbit_experiments.assignment import Assignment
+from featbit_experiments.privacy import Privacy
 from featbit_experiments.units import UnitCatalog
-
-from .types import IdTransform
 
 _INSTRUMENTATION = "featbit_experiments_starlette"
 _NO_TRACING = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
@@ -40,8 +39,7 @@ class RequestTelemetry:
         units: The unit catalog; one ``experiment.unit_ids.<unit>`` attribute per unit.
         tracer_provider: Where our own span comes from when there is no server span; the
             global provider (looked up per request, so one set after start-up counts) if None.
-        id_transform: Applied to every ID written on a span, ``(unit, id) -> value``: the
-            seam for privacy hashing. IDs are written as they are when None.
+        privacy: How IDs appear on spans (raw, keyed hash, or omitted); raw when None.
     """
 
     def __init__(
@@ -49,12 +47,12 @@ class RequestTelemetry:
         units: UnitCatalog,
         *,
         tracer_provider: TracerProvider | None = None,
-        id_transform: IdTransform | None = None,
+        privacy: Privacy | None = None,
     ) -> None:
         self._given = tracer_provider
         self._provider: TracerProvider | None = None
         self._tracer: Tracer | None = None
-        self._transform = id_transform
+        self._privacy = None if privacy is None or privacy.is_raw else privacy
         self._id_attributes: dict[str, tuple[str, ...]] = {
             unit.name: (
                 names.UNIT_ID_PREFIX + unit.name,
@@ -74,10 +72,12 @@ class RequestTelemetry:
         return self._tracer
 
     def unit_attributes(self, unit_ids: Mapping[str, str]) -> dict[str, Any]:
-        transform = self._transform
+        privacy = self._privacy
         attributes: dict[str, Any] = {}
         for unit, value in unit_ids.items():
-            shown = transform(unit, value) if transform is not None else value
+            shown = privacy.protect(value) if privacy is not None else value
+            if shown is None:
+                continue
             for name in self._id_attributes.get(unit, (names.UNIT_ID_PREFIX + unit,)):
                 attributes[name] = shown
         return attributes

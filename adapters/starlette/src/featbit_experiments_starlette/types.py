@@ -14,9 +14,5 @@ ReadValue = Callable[[Scope], "str | None"]
 #: Makes a new ID (for a conversation that starts without one).
 IdGenerator = Callable[[], str]
 
-#: Turns a unit's ID into the value written on spans: ``(unit name, id) -> value``. The seam
-#: for privacy hashing.
-IdTransform = Callable[[str, str], str]
-
 #: What the middleware does with an ID that fails validation.
 OnInvalid = Literal["reject", "drop"]
