@@ -19,6 +19,8 @@ from featbit_experiments import (
     ExposureRecorder,
     Guardrail,
     InMemorySink,
+    Privacy,
+    RedisSeenKeys,
     UnitKey,
     UnitPolicy,
 )
@@ -145,17 +147,6 @@ def test_memory_is_bounded_by_forgetting_the_least_recent_unit() -> None:
 # -- across instances: a shared set-if-absent store (real Redis on loopback) -----------------
 
 
-class RedisSeenKeys:
-    """Set-if-absent on Redis: the seam a shared assignment store plugs into."""
-
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
-        self._client = client
-        self._prefix = prefix
-
-    def first_time(self, key: str) -> bool:
-        return bool(self._client.set(self._prefix + key, 1, nx=True, ex=60))
-
-
 @pytest.fixture
 def redis_client():
     client = redis.Redis(host="127.0.0.1", port=6379, socket_timeout=2)
@@ -170,7 +161,7 @@ def test_two_instances_sharing_a_store_send_one_exposure(
     make_provider, of_client, sink: InMemorySink, redis_client
 ) -> None:
     client, prefix = redis_client
-    shared = RedisSeenKeys(client, prefix)
+    shared = RedisSeenKeys(client, key_prefix=prefix)
     first = of_client(experiment_provider(make_provider, exposure_keys=shared))
     second = of_client(experiment_provider(make_provider, exposure_keys=shared))
     first.get_string_value(SUPPORT, "control", ctx("c-1"))
@@ -179,13 +170,28 @@ def test_two_instances_sharing_a_store_send_one_exposure(
     assert [e[schema.UNIT_ID] for e in exposures(sink)] == ["c-1", "c-2"]
 
 
+def test_shared_keys_expire_and_carry_no_raw_id_when_hashing(
+    make_provider, of_client, redis_client
+) -> None:
+    client, prefix = redis_client
+    privacy = Privacy.hashed("exposure-key-test-0123456789abcdef")
+    shared = RedisSeenKeys(client, key_prefix=prefix, ttl_seconds=120)
+    provider_client = of_client(
+        experiment_provider(make_provider, exposure_keys=shared, privacy=privacy)
+    )
+    provider_client.get_string_value(SUPPORT, "control", ctx("c-secret-1"))
+    [key] = list(client.scan_iter(f"{prefix}*"))
+    assert b"c-secret-1" not in key
+    assert 0 < client.pttl(key) <= 120_000
+
+
 def test_an_unreachable_store_still_sends_the_exposure_and_flags_it(
     make_provider, of_client, sink: InMemorySink
 ) -> None:
     down = redis.Redis(
         host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)
     )
-    client = of_client(experiment_provider(make_provider, exposure_keys=RedisSeenKeys(down, "x:")))
+    client = of_client(experiment_provider(make_provider, exposure_keys=RedisSeenKeys(down)))
     details = client.get_string_details(SUPPORT, "control", ctx("c-1"))
     assert details.error_code is None
     assert [e[schema.UNIT_ID] for e in exposures(sink)] == ["c-1"]

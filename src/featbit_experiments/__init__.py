@@ -3,7 +3,7 @@ policy, so assignment, exposures, outcomes and rollback all agree on the unit be
 
 from .assignment import Assignment
 from .errors import BootstrapError, ConfigurationError, PolicyError
-from .exposures import ExposureRecorder, RecordedVariant, SeenKeys
+from .exposures import ExposureRecorder, RecordedVariant, RedisSeenKeys, SeenKeys
 from .guardrails import EventSink, Guardrail, InMemorySink, LoggingSink
 from .outcomes import OutcomeRecorder
 from .policy import Experiment, Metric, RollbackMode, UnitPolicy
@@ -36,6 +36,7 @@ __all__ = [
     "Privacy",
     "PrivacyMode",
     "RecordedVariant",
+    "RedisSeenKeys",
     "RollbackMode",
     "SeenKeys",
     "StandardUnit",

@@ -45,6 +45,32 @@ class SeenKeys(Protocol):
     def first_time(self, key: str) -> bool: ...
 
 
+class RedisSeenKeys:
+    """:class:`SeenKeys` on a Redis server shared by every instance (``SET key 1 NX PX ttl``).
+
+    Args:
+        client: A ``redis.Redis`` client (give it a short ``socket_timeout``: an exposure
+            that has not been seen locally waits for one round trip).
+        key_prefix: Prepended to every key; one per environment.
+        ttl_seconds: How long a key is remembered; after that a unit seen again gets one more
+            exposure, which analysis removes by the same key.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        key_prefix: str = "featbit-experiments:exposure:",
+        ttl_seconds: float = 30 * 24 * 3600.0,
+    ) -> None:
+        self._client = client
+        self._prefix = key_prefix
+        self._ttl_ms = int(ttl_seconds * 1000)
+
+    def first_time(self, key: str) -> bool:
+        return bool(self._client.set(self._prefix + key, b"1", nx=True, px=self._ttl_ms))
+
+
 @dataclass(frozen=True)
 class RecordedVariant:
     """The variant a unit was last served in one experiment run."""
