@@ -23,6 +23,7 @@ records the guardrail).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
@@ -82,6 +83,10 @@ class _Scope:
 
     def abandon(self) -> None:
         self.report()
+        # Closed from the consumer's context, where none of ours is set: the reset fails
+        # there and there is nothing to undo; the transaction context is left alone.
+        with contextlib.suppress(ValueError):
+            self._collecting.__exit__(None, None, None)
 
     def __enter__(self) -> _Scope:
         return self
@@ -146,8 +151,9 @@ class TurnScoped(Runnable[Any, Any]):
     async def astream(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any | None
     ) -> AsyncIterator[Any]:
-        async for chunk in self.atransform(_one(input), config, **kwargs):
-            yield chunk
+        async with contextlib.aclosing(self.atransform(_one(input), config, **kwargs)) as chunks:
+            async for chunk in chunks:
+                yield chunk
 
     def transform(
         self, input: Iterator[Any], config: RunnableConfig | None = None, **kwargs: Any | None
@@ -160,10 +166,12 @@ class TurnScoped(Runnable[Any, Any]):
         config: RunnableConfig | None = None,
         **kwargs: Any | None,
     ) -> AsyncIterator[Any]:
-        async for chunk in self._atransform_stream_with_config(
-            input, self._atransform, config, **kwargs
-        ):
-            yield chunk
+        # aclosing: a consumer that stops early closes the run now, not when GC finds it.
+        async with contextlib.aclosing(
+            self._atransform_stream_with_config(input, self._atransform, config, **kwargs)
+        ) as chunks:
+            async for chunk in chunks:
+                yield chunk
 
     # -- the four paths -------------------------------------------------------------------
 
@@ -226,10 +234,11 @@ class TurnScoped(Runnable[Any, Any]):
         try:
             label, runnable = await self._achoose(context, turn)
             scope.report()
-            async for chunk in runnable.atransform(
-                input, self._child(config, run_manager, label), **kwargs
-            ):
-                yield chunk
+            async with contextlib.aclosing(
+                runnable.atransform(input, self._child(config, run_manager, label), **kwargs)
+            ) as chunks:
+                async for chunk in chunks:
+                    yield chunk
         except GeneratorExit:
             scope.abandon()
             raise

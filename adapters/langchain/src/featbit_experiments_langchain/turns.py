@@ -213,7 +213,10 @@ class TurnTracker:
         self.end_run(run_id)
 
     def end_run(self, run_id: UUID, error: BaseException | None = None) -> None:
-        """Any run's end; the root run's end ends its turn."""
+        """Any run's end; the root run's end ends its turn. A stream its consumer closed
+        early (``GeneratorExit``) ends normally: stopping to read is not a failure."""
+        if isinstance(error, GeneratorExit):
+            error = None
         run = self._runs.pop(run_id, None)
         if run is None:
             return
@@ -238,9 +241,17 @@ class TurnTracker:
     def _end_turn(self, turn: Turn, error: BaseException | None) -> None:
         turn.ended = time.perf_counter()
         turn.error = error
+        leftovers: list[_Run] = []
         with self._lock:
-            for leftover in turn._take_runs():
-                self._runs.pop(leftover, None)
+            for run_id in turn._take_runs():
+                run = self._runs.pop(run_id, None)
+                if run is not None:
+                    leftovers.append(run)
+        # Runs still open when their turn ends were abandoned (an async stream closed early
+        # leaves its inner generators to the garbage collector): end their spans with it.
+        for run in leftovers:
+            if run.span is not None and run.span is not turn.span:
+                self.spans.finish(run.span, turn.context, turn.assignments)
         self.spans.finish(turn.span, turn.context, turn.assignments, error=error, unit_ids=True)
         if self.outcomes is not None:
             self.outcomes.record(turn)
