@@ -130,13 +130,27 @@ class UnitContextMiddleware:
     async def _traced(
         self, span: Span, ids: Mapping[str, str], scope: Scope, receive: Receive, send: Send
     ) -> None:
-        span.set_attributes(self.telemetry.unit_attributes(ids))
+        """Run the app with its span tagged. The experiments are written just before the
+        last body message too, because OpenTelemetry's ASGI instrumentation ends its span
+        there, before background tasks run and before ``await self.app`` returns."""
+        telemetry = self.telemetry
+        span.set_attributes(telemetry.unit_attributes(ids))
         with collect_assignments() as assignments:
+
+            async def send_tagged(message: Message) -> None:
+                if (
+                    assignments
+                    and message["type"] == "http.response.body"
+                    and not message.get("more_body", False)
+                ):
+                    span.set_attributes(telemetry.experiment_attributes(assignments))
+                await send(message)
+
             try:
-                await self.app(scope, receive, send)
+                await self.app(scope, receive, send_tagged)
             finally:
-                if assignments:
-                    span.set_attributes(self.telemetry.experiment_attributes(assignments))
+                if assignments and span.is_recording():
+                    span.set_attributes(telemetry.experiment_attributes(assignments))
 
     def _report(self, invalid: Sequence[InvalidId]) -> None:
         for item in invalid:
