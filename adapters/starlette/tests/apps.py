@@ -110,6 +110,7 @@ def isolation_app(
                 "units": dict(current_unit_ids()),
                 "conversation": seen(conversation),
                 "user": seen(user),
+                "variants": {CONVERSATION_FLAG: conversation.variant, USER_FLAG: user.variant},
             }
         )
 
