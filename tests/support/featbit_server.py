@@ -52,6 +52,7 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State as WsState
 
 from tests.support import flags as flag_builders
 
@@ -114,7 +115,7 @@ def _decode_number(text: str) -> int | None:
 def decode_token(token: str) -> DecodedToken | None:
     """Reverse ``fbclient.utils.build_token`` (FeatBit ``Token.cs``); ``None`` when malformed.
 
-    Layout: ``enc(position, 3) + enc(len(ts), 2) + secret[:position] + enc(ts) + secret[position:]``.
+    Layout: ``enc(pos, 3) + enc(len(ts), 2) + secret[:pos] + enc(ts) + secret[pos:]``.
     """
     if len(token) < 5:
         return None
@@ -271,7 +272,7 @@ class FeatBitTestServer:
         self._pings = 0
         self._paused = False
         self.insights_status: int = 200
-        """Status for accepted insight POSTs; anything but 200 records nothing as delivered."""
+        """Status for authorized insight POSTs; anything but 200 means nothing is delivered."""
         self.insights_delay: float = 0.0
         """Seconds to wait before answering an insight POST (the SDK's read timeout is 10 s)."""
 
@@ -286,6 +287,7 @@ class FeatBitTestServer:
         self._http_server: asyncio.Server | None = None
         self._http_tasks: set[asyncio.Task[Any]] = set()
         self._http_writers: set[asyncio.StreamWriter] = set()
+        self._closing: set[asyncio.Task[None]] = set()
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -342,7 +344,8 @@ class FeatBitTestServer:
                 with contextlib.suppress(Exception):
                     future.result(timeout + 1.0)
         finally:
-            loop.call_soon_threadsafe(loop.stop)
+            with contextlib.suppress(RuntimeError):  # the loop may already be closed
+                loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout)
             with self._lock:
                 self._loop = self._thread = None
@@ -388,14 +391,20 @@ class FeatBitTestServer:
     def sdk_config(self, **overrides: Any) -> Config:
         """An online ``fbclient`` ``Config`` for this server, tuned for fast tests.
 
-        Defaults: ``streaming_first_retry_delay=0.1``, ``events_flush_interval=0.2``. Pass
-        ``env_secret=...`` to connect with another secret.
+        Defaults: ``streaming_first_retry_delay=0.1``, ``events_flush_interval=0.2`` and
+        ``websocket=WebSocketConfig(timeout=1.0)``. The last one bounds ``FBClient.stop()``: in
+        about half the runs (fb-python-sdk 1.2.1 with websocket-client 1.8 or 1.9) the streaming
+        thread stays blocked on the socket that ``stop()`` closed from another thread, and
+        ``stop()`` waits out the join timeout of ``timeout + 1`` s (6 s with the default 5 s).
+        Pass ``env_secret=...`` to connect with another secret.
         """
-        from fbclient.config import Config
+
+        from fbclient.config import Config, WebSocketConfig
 
         options: dict[str, Any] = {
             "streaming_first_retry_delay": 0.1,
             "events_flush_interval": 0.2,
+            "websocket": WebSocketConfig(timeout=1.0),
             **overrides,
         }
         secret = options.pop("env_secret", self._env_secret)
@@ -427,7 +436,10 @@ class FeatBitTestServer:
         return self._push(_data_sync_message("patch", [stored]))
 
     def push_segment(self, segment: Mapping[str, Any]) -> int:
-        """Upsert ``segment`` and push a one-segment ``patch`` (``SegmentChangeMessageConsumer``)."""
+        """Upsert ``segment`` and push a one-segment ``patch`` (``SegmentChangeMessageConsumer``).
+
+        Returns the number of connections it was sent to.
+        """
         stored = copy.deepcopy(dict(segment))
         with self._lock:
             self._segments[str(stored["id"])] = stored
@@ -566,7 +578,7 @@ class FeatBitTestServer:
 
     @staticmethod
     def wait_for(predicate: Callable[[], object], timeout: float = 5.0) -> bool:
-        """Poll ``predicate`` until truthy or ``timeout`` seconds pass; returns the last result."""
+        """Poll ``predicate``: ``True`` once it is truthy, ``False`` after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         while True:
             if predicate():
@@ -615,7 +627,7 @@ class FeatBitTestServer:
             sock=stream_sock,
             process_request=self._process_request,
             ping_interval=None,  # FeatBit SDKs keep alive with application-level pings
-            close_timeout=2.0,
+            close_timeout=1.0,
             open_timeout=5.0,
         )
         self._http_server = await asyncio.start_server(
@@ -626,8 +638,16 @@ class FeatBitTestServer:
         await self._drop(code, "server shutting down" if code is not None else "")
         if self._ws_server is not None:
             self._ws_server.close(close_connections=True)
+            # Give clients a moment to finish the closing handshake, then cut them off.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._ws_server.wait_closed()), 0.5)
+            for connection in list(self._ws_server.all_connections):
+                connection.transport.abort()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._ws_server.wait_closed(), _SHUTDOWN_TIMEOUT)
+        closing = list(self._closing)
+        if closing:
+            await asyncio.gather(*closing, return_exceptions=True)
         if self._http_server is not None:
             self._http_server.close()
             for writer in list(self._http_writers):
@@ -640,17 +660,28 @@ class FeatBitTestServer:
                 await asyncio.wait_for(self._http_server.wait_closed(), _SHUTDOWN_TIMEOUT)
 
     async def _drop(self, code: int | None, reason: str) -> int:
+        """Send close frames (or abort) and return once they are on the wire.
+
+        Like ASP.NET's ``CloseOutputAsync`` this does not wait for the client to finish the
+        closing handshake: websocket-client 1.9 sometimes never closes its TCP socket after a
+        server close, so waiting would stall for ``close_timeout``. Closing finishes in the
+        background and is aborted at ``close_timeout``.
+        """
         with self._lock:
             connections = list(self._connections)
             self._connections.clear()
-        if code is None:
-            for connection in connections:
+        for connection in connections:
+            if code is None:
                 connection.transport.abort()
-        else:
-            await asyncio.gather(
-                *(connection.close(code, reason) for connection in connections),
-                return_exceptions=True,
-            )
+            else:
+                task = asyncio.get_running_loop().create_task(connection.close(code, reason))
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline and any(
+            connection.state is WsState.OPEN for connection in connections
+        ):
+            await asyncio.sleep(0.005)
         return len(connections)
 
     async def _broadcast(self, message: str) -> int:
@@ -748,7 +779,7 @@ class FeatBitTestServer:
         elif kind == "data-sync":
             timestamp = data.get("timestamp") if isinstance(data, dict) else None
             if timestamp is None:
-                timestamp = 0  # DataSyncService: "if timestamp is null or not specified, treat as 0"
+                timestamp = 0  # DataSyncService: null or missing means 0
             if not isinstance(timestamp, int) or isinstance(timestamp, bool):
                 return
             with self._lock:
@@ -790,7 +821,9 @@ class FeatBitTestServer:
                 except (ValueError, asyncio.IncompleteReadError, ConnectionError):
                     return
                 status, response_body = await self._route_http(method, target, headers, body)
-                keep_alive = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
+                keep_alive = (
+                    version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
+                )
                 writer.write(_http_response(status, response_body, keep_alive=keep_alive))
                 await writer.drain()
                 if not keep_alive:
