@@ -151,7 +151,7 @@ class TurnScoped(Runnable[Any, Any]):
     async def astream(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any | None
     ) -> AsyncIterator[Any]:
-        async with contextlib.aclosing(self.atransform(_one(input), config, **kwargs)) as chunks:
+        async with _closing(self.atransform(_one(input), config, **kwargs)) as chunks:
             async for chunk in chunks:
                 yield chunk
 
@@ -167,7 +167,7 @@ class TurnScoped(Runnable[Any, Any]):
         **kwargs: Any | None,
     ) -> AsyncIterator[Any]:
         # aclosing: a consumer that stops early closes the run now, not when GC finds it.
-        async with contextlib.aclosing(
+        async with _closing(
             self._atransform_stream_with_config(input, self._atransform, config, **kwargs)
         ) as chunks:
             async for chunk in chunks:
@@ -234,7 +234,7 @@ class TurnScoped(Runnable[Any, Any]):
         try:
             label, runnable = await self._achoose(context, turn)
             scope.report()
-            async with contextlib.aclosing(
+            async with _closing(
                 runnable.atransform(input, self._child(config, run_manager, label), **kwargs)
             ) as chunks:
                 async for chunk in chunks:
@@ -421,3 +421,14 @@ def _tracker_of(run_manager: BaseRunManager) -> TurnTracker | None:
 
 async def _one(value: Any) -> AsyncIterator[Any]:
     yield value
+
+
+@contextlib.asynccontextmanager
+async def _closing(chunks: AsyncIterator[Any]) -> AsyncIterator[AsyncIterator[Any]]:
+    """Close ``chunks`` (when it can be closed) as soon as its reader stops."""
+    try:
+        yield chunks
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
