@@ -117,16 +117,19 @@ class FlagView:
         return parse_value(self.variation_type, raw, self.key)
 
     def variant_name(self, variation_id: str, configured: Mapping[str, str]) -> str:
-        """A readable variant: configured name, else the string value, else FeatBit's name,
-        else the variation id."""
+        """A readable variant: configured name, else FeatBit's name, else the string value,
+        else the variation id. A name given in FeatBit wins over a string value: it is the
+        identifier the flag's owner chose (a prompt text makes a poor variant)."""
         raw = self.raw_values.get(variation_id)
         if variation_id in configured:
             return configured[variation_id]
         if raw is not None and raw in configured:
             return configured[raw]
+        if variation_id in self.variation_names:
+            return self.variation_names[variation_id]
         if self.variation_type == "string" and raw:
             return raw
-        return self.variation_names.get(variation_id, variation_id)
+        return variation_id
 
 
 def _rollout(where: str, raw: Mapping[str, Any]) -> Rollout:
