@@ -71,6 +71,9 @@ class FeatBitProvider(AbstractProvider):
             OpenTelemetry span (a no-op when no OpenTelemetry SDK is configured).
         exposure_keys: A shared set-if-absent store that deduplicates exposures across
             instances; by default each process deduplicates its own.
+        disabled_serves_default: OpenFeature-strict behaviour for a flag switched off in
+            FeatBit: serve the caller's default with reason DISABLED (as the OpenFeature
+            conformance suite expects) instead of FeatBit's disabled variation.
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class FeatBitProvider(AbstractProvider):
         privacy: Privacy | None = None,
         telemetry: bool = True,
         exposure_keys: SeenKeys | None = None,
+        disabled_serves_default: bool = False,
     ) -> None:
         super().__init__()
         self.client = client
@@ -97,6 +101,7 @@ class FeatBitProvider(AbstractProvider):
         )
         self.resolver = FlagResolver(client, self.policy, self.events)
         self.resolver.privacy = self.privacy
+        self.resolver.disabled_serves_default = disabled_serves_default
         self.tracker = OutcomeTracker(client, self.policy, self.events)
         self.exposures = ExposureRecorder(self.events, privacy=self.privacy, shared=exposure_keys)
         self.outcomes = OutcomeRecorder(self.events, self.policy, self.exposures)
@@ -155,6 +160,7 @@ class FeatBitProvider(AbstractProvider):
         privacy: Privacy | None = None,
         telemetry: bool = True,
         exposure_keys: SeenKeys | None = None,
+        disabled_serves_default: bool = False,
         **config_options: Any,
     ) -> FeatBitProvider:
         """A provider on a FeatBit client streaming from a FeatBit server.
@@ -174,6 +180,7 @@ class FeatBitProvider(AbstractProvider):
             privacy=privacy,
             telemetry=telemetry,
             exposure_keys=exposure_keys,
+            disabled_serves_default=disabled_serves_default,
         )
 
     # -- OpenFeature: metadata and lifecycle ----------------------------------------------

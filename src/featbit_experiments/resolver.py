@@ -84,6 +84,9 @@ class FlagResolver:
         self.assignment_listeners: list[AssignmentListener] = []
         #: Applied to the unit ID in ``flag_metadata["contextId"]`` (never to FeatBit's key).
         self.privacy = Privacy()
+        #: OpenFeature-strict: a flag switched off in FeatBit serves the caller's default with
+        #: reason DISABLED instead of FeatBit's disabled variation (set by the provider).
+        self.disabled_serves_default = False
 
     # -- public -------------------------------------------------------------------------
 
@@ -143,6 +146,9 @@ class FlagResolver:
         if isinstance(declaration, Refusal):
             self.events.guardrail(declaration.guardrail, declaration.message, flagKey=flag_key)
             return error_result(default, ErrorCode.GENERAL, declaration.message)
+        if self.disabled_serves_default and not view.enabled:
+            # Nobody is assigned while a flag is off: no FeatBit call, no assignment.
+            return FlagResolutionDetails(value=default, reason=Reason.DISABLED)
         if declaration is None:
             return self._resolve_ordinary(view, default, flag_type, context)
         return self._resolve_experiment(view, declaration, default, flag_type, context)
