@@ -106,6 +106,7 @@ class FeatBitProvider(AbstractProvider):
         self.exposures = ExposureRecorder(self.events, privacy=self.privacy, shared=exposure_keys)
         self.outcomes = OutcomeRecorder(self.events, self.policy, self.exposures)
         self.resolver.assignment_listeners.append(self.exposures.record)
+        self.resolver.assignment_listeners.append(self.tracker.note_assignment)
         self.tracker.outcome_listeners.append(self.outcomes.record)
         self._hooks: list[Hook] = (
             [EvaluationTelemetry(PROVIDER_NAME, self.privacy)] if telemetry else []

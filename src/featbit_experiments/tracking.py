@@ -13,6 +13,7 @@ from typing import Any
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.track import TrackingEventDetails
 
+from .assignment import Assignment
 from .featbit_user import featbit_user
 from .guardrails import EventFanout, Guardrail
 from .policy import Experiment, UnitPolicy
@@ -53,6 +54,18 @@ class OutcomeTracker:
         self._policy = policy
         self._events = events
         self.outcome_listeners: list[OutcomeListener] = []
+        #: Experiments this process has assigned, by key: an experiment declared only by a
+        #: FeatBit tag is not in the policy, yet its outcomes must be keyed by its unit.
+        self._assigned: dict[str, Experiment] = {}
+
+    def note_assignment(self, assignment: Assignment) -> None:
+        """Remember an assigned experiment (an assignment listener of the resolver)."""
+        self._assigned.setdefault(assignment.experiment_key, assignment.experiment)
+
+    def _experiment(self, experiment_key: str) -> Experiment | None:
+        return self._policy.experiment_by_key(experiment_key) or self._assigned.get(
+            experiment_key
+        )
 
     def track(
         self,
@@ -127,10 +140,10 @@ class OutcomeTracker:
     def _experiments_for(self, name: str, attributes: Mapping[str, Any]) -> list[Experiment]:
         named = attributes.get(EXPERIMENT_KEY_ATTRIBUTE)
         if isinstance(named, str):
-            experiment = self._policy.experiment_by_key(named)
+            experiment = self._experiment(named)
             return [experiment] if experiment else []
         metric = self._policy.metrics.get(name)
         if metric is None:
             return []
-        found = (self._policy.experiment_by_key(key) for key in metric.experiments)
+        found = (self._experiment(key) for key in metric.experiments)
         return [e for e in found if e is not None]
