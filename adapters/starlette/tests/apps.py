@@ -51,6 +51,21 @@ class BearerUsers(AuthenticationBackend):
         return AuthCredentials(["authenticated"]), TenantUser(user, tenant)
 
 
+class InFlight:
+    """Counts requests inside the app at once, to show a test really ran them concurrently."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.peak = 0
+
+    def __enter__(self) -> None:
+        self.now += 1
+        self.peak = max(self.peak, self.now)
+
+    def __exit__(self, *exc: object) -> None:
+        self.now -= 1
+
+
 def seen(details: FlagEvaluationDetails[Any]) -> str:
     """What one evaluation used: the unit key, or the error code when it had none."""
     if details.error_code is not None:
@@ -62,18 +77,22 @@ def isolation_app(
     client: OpenFeatureClient,
     background_seen: dict[str, str],
     middleware: Sequence[Middleware] = (),
+    in_flight: InFlight | None = None,
 ) -> Starlette:
     """Endpoints that evaluate in every place a request's context must reach: an async
     endpoint across an await, a sync endpoint (thread pool), a background task, a streaming
     body and a WebSocket session."""
 
+    counter = in_flight or InFlight()
+
     async def evaluate() -> str:
         return seen(await client.get_string_details_async(CONVERSATION_FLAG, "none"))
 
     async def async_endpoint(request: Request) -> JSONResponse:
-        first = await evaluate()
-        await asyncio.sleep(0.001)
-        second = await evaluate()
+        with counter:
+            first = await evaluate()
+            await asyncio.sleep(0.001)
+            second = await evaluate()
 
         async def in_background(sent: str) -> None:
             await asyncio.sleep(0.001)
@@ -90,9 +109,10 @@ def isolation_app(
 
     async def streaming_endpoint(request: Request) -> StreamingResponse:
         async def body() -> AsyncIterator[str]:
-            for _ in range(3):
-                await asyncio.sleep(0.001)
-                yield json.dumps(await evaluate()) + "\n"
+            with counter:
+                for _ in range(3):
+                    await asyncio.sleep(0.001)
+                    yield json.dumps(await evaluate()) + "\n"
 
         return StreamingResponse(body(), media_type="application/x-ndjson")
 

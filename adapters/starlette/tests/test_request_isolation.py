@@ -17,12 +17,13 @@ from openfeature.evaluation_context import EvaluationContext
 from starlette.middleware import Middleware
 from websockets.asyncio.client import connect
 
-from adapters.starlette.tests.apps import EXPERIMENT_FLAGS, isolation_app
+from adapters.starlette.tests.apps import EXPERIMENT_FLAGS, InFlight, isolation_app
 
 REQUESTS = 1_000
-SESSIONS = 200
-MESSAGES_PER_SESSION = 5
-CONCURRENCY = 50
+SESSIONS = 300
+MESSAGES_PER_SESSION = 3
+HTTP_CONCURRENCY = 25  # httpx's pool slows down sharply beyond a few dozen connections
+WS_CONCURRENCY = 100
 ROUTES = ("/async", "/sync", "/stream")
 
 
@@ -41,16 +42,20 @@ async def test_concurrent_http_requests_each_evaluate_with_their_own_conversatio
 ) -> None:
     provider = make_provider(EXPERIMENT_FLAGS)
     background_seen: dict[str, str] = {}
+    in_flight = InFlight()
     app = isolation_app(
-        of_client(provider), background_seen, [Middleware(UnitContextMiddleware, provider=provider)]
+        of_client(provider),
+        background_seen,
+        [Middleware(UnitContextMiddleware, provider=provider)],
+        in_flight,
     )
     address = serve(app)
     ids = conversation_ids(REQUESTS)
-    limit = asyncio.Semaphore(CONCURRENCY)
+    limit = asyncio.Semaphore(HTTP_CONCURRENCY)
 
     async with httpx.AsyncClient(
         base_url=f"http://{address}",
-        limits=httpx.Limits(max_connections=CONCURRENCY),
+        limits=httpx.Limits(max_connections=HTTP_CONCURRENCY),
         timeout=30,
     ) as client:
 
@@ -78,6 +83,7 @@ async def test_concurrent_http_requests_each_evaluate_with_their_own_conversatio
         {"/async": 2, "/sync": 1, "/stream": 3}[route] for route, _, _ in results
     )
     assert background_seen == {cid: f"conversation:{cid}" for cid in async_ids}
+    assert in_flight.peak > 1
 
 
 async def test_concurrent_websocket_sessions_each_evaluate_with_their_own_conversation_id(
@@ -89,7 +95,7 @@ async def test_concurrent_websocket_sessions_each_evaluate_with_their_own_conver
     )
     address = serve(app)
     ids = conversation_ids(SESSIONS)
-    limit = asyncio.Semaphore(CONCURRENCY)
+    limit = asyncio.Semaphore(WS_CONCURRENCY)
 
     async def session(conversation_id: str) -> list[str]:
         async with limit, connect(
