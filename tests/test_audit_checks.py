@@ -345,3 +345,13 @@ def test_the_table_names_every_planted_defect() -> None:
         "REDESIGN",
     ):
         assert text in table
+
+
+def test_the_control_variant_is_listed_first() -> None:
+    log = EventLogBuilder()
+    for i in range(20):
+        variant = ("a", "b")[i % 2]
+        log.expose(f"c-{i}", variant).outcome(f"c-{i}", "resolved", 1.0 * (i % 3 == 0), variant)
+    result = audit(log, AuditOptions(primary_metric="resolved", control="b"))
+    assert [e.variant for e in result.exposures] == ["b", "a"]
+    assert [v.variant for v in result.metrics[0].variants] == ["b", "a"]

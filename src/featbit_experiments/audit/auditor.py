@@ -150,7 +150,11 @@ def audit_run(
         if not options.names_metrics or options.goal_for(m.metric)[0] != "secondary"
     )
     control = _control(exposures, options)
-    single: Counter[str] = Counter(next(iter(v)) for v in run.unit_variants.values() if len(v) == 1)
+    if control is not None:
+        exposures = tuple(sorted(exposures, key=lambda e: e.variant != control))
+    # Units with a single variant, per variant, in the exposure table's order.
+    counts = Counter(next(iter(v)) for v in run.unit_variants.values() if len(v) == 1)
+    single = {e.variant: counts[e.variant] for e in exposures if counts[e.variant]}
     metrics = readouts(joined, single, control, options)
     segments = segment_effects(joined, single, control, options)
     guardrail_counts = dict(sorted(guardrails.items()))

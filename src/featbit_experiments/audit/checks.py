@@ -90,8 +90,11 @@ def exposure_split(
     counts: Counter[str] = Counter()
     for variants in run.unit_variants.values():
         counts.update(variants.keys())
-    names = list(counts)
+    names = sorted(counts)
     if expected is not None:
+        names = [name for name in expected if name in counts] + [
+            name for name in names if name not in expected
+        ]
         names += [name for name in expected if name not in counts]
         weights = {name: float(expected.get(name, 0.0)) for name in names}
     else:
@@ -234,6 +237,7 @@ def readouts(
     for metric in sorted(by_metric):
         role, higher = options.goal_for(metric)
         kind, samples = _samples(by_metric[metric], exposed)
+        samples = _ordered(samples, control, exposed)
         variants = tuple(
             _estimate(name, kind, sample, options.confidence) for name, sample in samples.items()
         )
@@ -266,6 +270,18 @@ def segment_effects(
         ):
             result.append(SegmentEffect(segment, effect))
     return tuple(result)
+
+
+def _ordered(
+    samples: dict[str, _Sample], control: str | None, exposed: Mapping[str, int]
+) -> dict[str, _Sample]:
+    """Control first, then the exposure table's order."""
+    rank = {name: i + 1 for i, name in enumerate(exposed)}
+    if control is not None:
+        rank[control] = 0
+    return dict(
+        sorted(samples.items(), key=lambda item: (rank.get(item[0], len(rank) + 1), item[0]))
+    )
 
 
 def _samples(
