@@ -20,8 +20,6 @@ from .checks import (
     join_outcomes,
     metric_unit_mismatches,
     mixed_units,
-    readouts,
-    segment_effects,
 )
 from .collect import Collector, RunEvents, RunKey
 from .decision import decide
@@ -29,6 +27,7 @@ from .findings import findings_for
 from .model import AuditReport, ExperimentAudit, MalformedLine, VariantExposure
 from .options import AuditOptions
 from .reading import EventLog
+from .readouts import readouts, segment_effects
 
 __all__ = ["ExperimentNotFoundError", "audit_file", "audit_records", "audit_run"]
 

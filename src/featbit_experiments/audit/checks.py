@@ -6,42 +6,30 @@
   why the others do not (no unit ID, no exposure, another variant, another unit's ID).
 - :func:`mixed_units`: units exposed to more than one variant.
 - :func:`metric_unit_mismatches`: outcomes measured or keyed at another unit than the run's.
-- :func:`readouts`: per-variant rates or means with intervals, and treatment minus control.
 
-The analysis unit is always the assignment unit: a unit's repeated outcomes of one metric are
-averaged first, so ten turns of one conversation do not count as ten independent samples.
-Units with mixed variants are left out of the readouts (their outcome has no single cause).
+Outcomes of units with mixed variants join but are not handed on to the readouts (their
+outcome has no single cause); see ``readouts``.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..units import STANDARD_UNITS
 from .collect import OutcomeCell, OutcomeKey, RunEvents
 from .model import (
-    Effect,
     JoinSummary,
-    MetricReadout,
     MetricUnitMismatch,
     MixedUnits,
     SampleRatioTest,
-    SegmentEffect,
-    VariantEstimate,
     VariantExposure,
 )
-from .options import AuditOptions
 from .stats import (
-    Interval,
     chi_square_sf,
     chi_square_statistic,
-    mean_difference,
-    mean_interval,
-    rate_difference,
-    wilson_interval,
 )
 
 __all__ = [
@@ -51,8 +39,6 @@ __all__ = [
     "join_outcomes",
     "metric_unit_mismatches",
     "mixed_units",
-    "readouts",
-    "segment_effects",
 ]
 
 _UNIT_OF_FIELD = {unit.attribute: unit.name for unit in STANDARD_UNITS}
@@ -192,161 +178,3 @@ def metric_unit_mismatches(run: RunEvents, unit: str | None) -> tuple[MetricUnit
             if other is not None and other != unit:
                 counts[(key.metric, other)] += cell.count
     return tuple(MetricUnitMismatch(m, u, n) for (m, u), n in sorted(counts.items()))
-
-
-# -- readouts -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Sample:
-    """Per-unit values of one metric in one variant (``n`` counts units)."""
-
-    n: int
-    total: float
-    squares: float
-
-    @property
-    def mean(self) -> float:
-        return self.total / self.n if self.n else 0.0
-
-    @property
-    def sd(self) -> float:
-        if self.n < 2:
-            return 0.0
-        return math.sqrt(max(0.0, (self.squares - self.total**2 / self.n) / (self.n - 1)))
-
-
-def readouts(
-    joined: Sequence[JoinedOutcome],
-    exposed: Mapping[str, int],
-    control: str | None,
-    options: AuditOptions,
-) -> tuple[MetricReadout, ...]:
-    """Every metric's per-variant estimates and effects against ``control``.
-
-    Args:
-        joined: Outcomes that joined a unit with a single variant.
-        exposed: Units with a single variant, per variant (denominators of conversions).
-        control: The control variant, or None (no effects then).
-        options: Confidence level and metric roles.
-    """
-    by_metric: dict[str, list[JoinedOutcome]] = {}
-    for outcome in joined:
-        by_metric.setdefault(outcome.metric, []).append(outcome)
-    result = []
-    for metric in sorted(by_metric):
-        role, higher = options.goal_for(metric)
-        kind, samples = _samples(by_metric[metric], exposed)
-        samples = _ordered(samples, control, exposed)
-        variants = tuple(
-            _estimate(name, kind, sample, options.confidence) for name, sample in samples.items()
-        )
-        effects = _effects(kind, samples, control, higher, options.confidence)
-        result.append(MetricReadout(metric, kind, role, higher, variants, effects))
-    order = {"primary": 0, "guardrail": 1, "secondary": 2}
-    return tuple(sorted(result, key=lambda r: order[r.role]))
-
-
-def segment_effects(
-    joined: Sequence[JoinedOutcome],
-    exposed: Mapping[str, int],
-    control: str | None,
-    options: AuditOptions,
-) -> tuple[SegmentEffect, ...]:
-    """The primary metric's effects within each segment (not for conversions, whose
-    denominators, exposed units, carry no segment)."""
-    primary = options.primary
-    if primary is None or options.segment_by is None or control is None:
-        return ()
-    mine = [o for o in joined if o.metric == primary.name and o.segment is not None]
-    segments = sorted({o.segment for o in mine if o.segment is not None})
-    result = []
-    for segment in segments:
-        kind, samples = _samples([o for o in mine if o.segment == segment], exposed)
-        if kind == "conversion":
-            return ()
-        for effect in _effects(
-            kind, samples, control, primary.higher_is_better, options.confidence
-        ):
-            result.append(SegmentEffect(segment, effect))
-    return tuple(result)
-
-
-def _ordered(
-    samples: dict[str, _Sample], control: str | None, exposed: Mapping[str, int]
-) -> dict[str, _Sample]:
-    """Control first, then the exposure table's order."""
-    rank = {name: i + 1 for i, name in enumerate(exposed)}
-    if control is not None:
-        rank[control] = 0
-    return dict(
-        sorted(samples.items(), key=lambda item: (rank.get(item[0], len(rank) + 1), item[0]))
-    )
-
-
-def _samples(
-    outcomes: Iterable[JoinedOutcome], exposed: Mapping[str, int]
-) -> tuple[str, dict[str, _Sample]]:
-    per_unit: dict[str, dict[str, list[float]]] = {}
-    all_ones = True
-    for outcome in outcomes:
-        sums = per_unit.setdefault(outcome.variant, {}).setdefault(outcome.unit_id, [0.0, 0.0])
-        sums[0] += outcome.cell.total
-        sums[1] += outcome.cell.count
-        all_ones = all_ones and outcome.cell.all_ones
-    values = {
-        v: [total / count for total, count in units.values()] for v, units in per_unit.items()
-    }
-    if all_ones:
-        # Only successes are tracked: every exposed unit without one counts as a 0.
-        names = list(dict.fromkeys([*exposed, *values]))
-        samples = {}
-        for variant in names:
-            hits = len(values.get(variant, ()))
-            samples[variant] = _Sample(max(exposed.get(variant, 0), hits), hits, hits)
-        return "conversion", samples
-    binary = all(x in (0.0, 1.0) for units in values.values() for x in units)
-    samples = {
-        variant: _Sample(len(units), sum(units), sum(x * x for x in units))
-        for variant, units in values.items()
-    }
-    return ("binary" if binary else "mean"), samples
-
-
-def _estimate(variant: str, kind: str, sample: _Sample, confidence: float) -> VariantEstimate:
-    interval: Interval | None
-    if kind == "mean":
-        interval = mean_interval(sample.mean, sample.sd, sample.n, confidence)
-    else:
-        interval = wilson_interval(sample.total, sample.n, confidence)
-    return VariantEstimate(variant, sample.n, sample.mean, interval)
-
-
-def _effects(
-    kind: str,
-    samples: Mapping[str, _Sample],
-    control: str | None,
-    higher_is_better: bool,
-    confidence: float,
-) -> tuple[Effect, ...]:
-    if control is None or control not in samples:
-        return ()
-    treatments = [name for name in samples if name != control]
-    # Bonferroni over the treatments compared with one control.
-    level = 1 - (1 - confidence) / max(1, len(treatments))
-    base = samples[control]
-    effects = []
-    for name in treatments:
-        sample = samples[name]
-        if kind == "mean":
-            interval = mean_difference(
-                (sample.mean, sample.sd, sample.n), (base.mean, base.sd, base.n), level
-            )
-        else:
-            interval = rate_difference((sample.total, sample.n), (base.total, base.n), level)
-        difference = sample.mean - base.mean
-        verdict = "unclear"
-        if interval is not None and interval.excludes_zero():
-            verdict = "better" if (difference > 0) == higher_is_better else "worse"
-        effects.append(Effect(name, control, difference, interval, verdict))
-    return tuple(effects)
