@@ -21,7 +21,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import Tracer
 
-from featbit_experiments import PROVIDER_NAME, Experiment, Metric, UnitPolicy
+from featbit_experiments import (
+    PROVIDER_NAME,
+    EvaluationTelemetry,
+    Experiment,
+    Metric,
+    UnitPolicy,
+)
 from featbit_experiments import telemetry_names as names
 from tests.support import flags as fl
 
@@ -195,6 +201,18 @@ def test_telemetry_off_adds_no_events(make_provider, of_client, spans: Spans) ->
         client.get_string_value(SUPPORT, "control", EvaluationContext("u-1", {}))
     [span] = spans.finished()
     assert span.events == ()
+
+
+def test_the_recorder_also_works_as_an_openfeature_hook(
+    make_provider, of_client, spans: Spans
+) -> None:
+    client = of_client(provider_for(make_provider, telemetry=False))
+    client.add_hooks([EvaluationTelemetry(PROVIDER_NAME)])
+    with spans.tracer.start_as_current_span("turn"):
+        client.get_string_value(SUPPORT, "control", CTX)
+    [event] = evaluations(spans)
+    assert event[names.EXPERIMENT_UNIT_ID] == "c-1"
+    assert event[names.FEATURE_FLAG_KEY] == SUPPORT
 
 
 def test_an_unsampled_span_gets_nothing_and_evaluation_still_works(

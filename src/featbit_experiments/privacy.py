@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 
 from . import event_schema as schema
@@ -28,6 +29,8 @@ MIN_KEY_BYTES = 16
 #: Pseudonyms start with this, so nobody mistakes them for real IDs.
 HASH_PREFIX = "h_"
 _HASH_HEX_CHARS = 32  # 128 bits: ample against collisions among a deployment's IDs
+#: Pseudonyms remembered per setting: a conversation's later turns skip the HMAC.
+_PSEUDONYM_CACHE_SIZE = 8192
 
 
 class PrivacyMode(str, Enum):
@@ -55,6 +58,7 @@ class Privacy:
     mode: PrivacyMode | str = PrivacyMode.RAW
     key: bytes | str | None = field(default=None, repr=False)
     _key: bytes = field(init=False, repr=False, compare=False, default=b"")
+    _pseudonym: Callable[[str], str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         try:
@@ -70,6 +74,7 @@ class Privacy:
                 f"privacy mode 'hash' needs an HMAC key of at least {MIN_KEY_BYTES} bytes"
             )
         object.__setattr__(self, "_key", key)
+        object.__setattr__(self, "_pseudonym", lru_cache(maxsize=_PSEUDONYM_CACHE_SIZE)(self._hmac))
 
     @classmethod
     def hashed(cls, key: bytes | str) -> Privacy:
@@ -91,6 +96,9 @@ class Privacy:
             return value
         if self.mode is PrivacyMode.OMIT:
             return None
+        return self._pseudonym(value)
+
+    def _hmac(self, value: str) -> str:
         digest = hmac.new(self._key, value.encode("utf-8"), hashlib.sha256).hexdigest()
         return HASH_PREFIX + digest[:_HASH_HEX_CHARS]
 

@@ -22,7 +22,6 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.event import ProviderEventDetails
 from openfeature.exception import ErrorCode, ProviderFatalError, ProviderNotReadyError
 from openfeature.flag_evaluation import FlagResolutionDetails, FlagType, FlagValueType
-from openfeature.hook import Hook
 from openfeature.provider import AbstractProvider, Metadata
 from openfeature.track import TrackingEventDetails
 
@@ -108,9 +107,10 @@ class FeatBitProvider(AbstractProvider):
         self.resolver.assignment_listeners.append(self.exposures.record)
         self.resolver.assignment_listeners.append(self.tracker.note_assignment)
         self.tracker.outcome_listeners.append(self.outcomes.record)
-        self._hooks: list[Hook] = (
-            [EvaluationTelemetry(PROVIDER_NAME, self.privacy)] if telemetry else []
-        )
+        if telemetry:
+            self.resolver.evaluation_listener = EvaluationTelemetry(
+                PROVIDER_NAME, self.privacy
+            ).record
         self._owns_client = owns_client
         self._ready_timeout = ready_timeout
         self._lock = threading.Lock()
@@ -188,10 +188,6 @@ class FeatBitProvider(AbstractProvider):
 
     def get_metadata(self) -> Metadata:
         return Metadata(name=PROVIDER_NAME)
-
-    def get_provider_hooks(self) -> list[Hook]:
-        """The OpenTelemetry evaluation hook, when telemetry is on."""
-        return self._hooks
 
     def initialize(self, evaluation_context: EvaluationContext) -> None:
         """Subscribe to FeatBit's status and flag changes; wait for the first data sync.

@@ -45,6 +45,8 @@ _FEATBIT_ERRORS: Mapping[str, ErrorCode] = {
 }
 
 AssignmentListener = Callable[[Assignment], None]
+#: Sees every result, errors included (the provider's OpenTelemetry recorder); must not raise.
+EvaluationListener = Callable[[str, FlagResolutionDetails[Any], EvaluationContext], None]
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ class FlagResolver:
         self.assignment_listeners: list[AssignmentListener] = []
         #: Applied to the unit ID in ``flag_metadata["contextId"]`` (never to FeatBit's key).
         self.privacy = Privacy()
+        self.evaluation_listener: EvaluationListener | None = None
         #: OpenFeature-strict: a flag switched off in FeatBit serves the caller's default with
         #: reason DISABLED instead of FeatBit's disabled variation (set by the provider).
         self.disabled_serves_default = False
@@ -98,11 +101,15 @@ class FlagResolver:
         context: EvaluationContext | None,
     ) -> FlagResolutionDetails[Any]:
         """OpenFeature's result for one evaluation; never raises."""
+        context = context or EvaluationContext()
         try:
-            return self._resolve(flag_key, default, flag_type, context or EvaluationContext())
+            result = self._resolve(flag_key, default, flag_type, context)
         except Exception as error:  # the caller's request must never fail because of us
             logger.exception("unexpected error resolving flag %r", flag_key)
-            return error_result(default, ErrorCode.GENERAL, f"unexpected provider error: {error}")
+            result = error_result(default, ErrorCode.GENERAL, f"unexpected provider error: {error}")
+        if self.evaluation_listener is not None:
+            self.evaluation_listener(flag_key, result, context)
+        return result
 
     def view(self, flag_key: str) -> FlagView | None:
         """The current view of a flag, or None when FeatBit does not know it."""

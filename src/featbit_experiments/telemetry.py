@@ -5,6 +5,13 @@ Only ``opentelemetry-api`` is imported. With no SDK configured the current span 
 non-recording invalid span, and each evaluation costs one context lookup and one
 ``is_recording()`` call: attributes are built only for a span that records them.
 
+The provider calls :meth:`EvaluationTelemetry.record` from its resolver rather than through an
+OpenFeature hook, because openfeature-sdk 0.10 spends several microseconds per evaluation on
+each registered hook (hook contexts, three dispatch passes) even when the hook does nothing.
+The class is still a :class:`~openfeature.hook.Hook`, for applications that also want the
+evaluations the SDK refuses before reaching the provider (a provider not yet READY): register
+it with ``api.add_hooks`` and turn the provider's ``telemetry`` off, or events are doubled.
+
 Evaluation events follow the feature-flag semantic conventions (v1.40+ names, lowercase
 ``feature_flag.result.reason`` and ``error.type``); the experiment key, variant, unit and unit ID
 go under ``experiment.*``. Errors are recorded too (``error.type``, ``feature_flag.error.message``),
@@ -18,9 +25,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeAlias
 
-from openfeature.flag_evaluation import FlagEvaluationDetails, FlagValueType
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.flag_evaluation import FlagEvaluationDetails, FlagResolutionDetails, FlagValueType
 from openfeature.hook import Hook, HookContext, HookHints
 from opentelemetry import trace
 
@@ -49,8 +57,11 @@ _GUARDRAIL_FIELDS: Mapping[str, str] = {
 _SKIPPED_GUARDRAIL_FIELDS = frozenset({schema.EVENT, schema.TIMESTAMP})
 
 
+Details: TypeAlias = FlagResolutionDetails[Any] | FlagEvaluationDetails[Any]
+
+
 class EvaluationTelemetry(Hook):
-    """An OpenFeature provider hook that adds ``feature_flag.evaluation`` to the current span.
+    """Adds ``feature_flag.evaluation`` to the current span for each evaluation.
 
     Args:
         provider_name: ``feature_flag.provider.name``.
@@ -62,27 +73,32 @@ class EvaluationTelemetry(Hook):
         self._provider_name = provider_name
         self._privacy = privacy or Privacy()
 
+    def record(self, flag_key: str, details: Details, context: EvaluationContext) -> None:
+        """Add the event for one evaluation to the current span, if it records (the
+        resolver's evaluation listener). Never raises."""
+        span = trace.get_current_span()
+        if not span.is_recording():
+            return
+        try:
+            attributes = self.attributes(flag_key, details, context.targeting_key)
+            span.add_event(names.FEATURE_FLAG_EVALUATION_EVENT, attributes)
+        except Exception:  # telemetry must never change an evaluation's outcome
+            logger.exception("could not record the evaluation of %r", flag_key)
+
     def finally_after(
         self,
         hook_context: HookContext,
         details: FlagEvaluationDetails[FlagValueType],
         hints: HookHints,
     ) -> None:
-        span = trace.get_current_span()
-        if not span.is_recording():
-            return
-        try:
-            attributes = self.attributes(details, hook_context.evaluation_context.targeting_key)
-            span.add_event(names.FEATURE_FLAG_EVALUATION_EVENT, attributes)
-        except Exception:  # telemetry must never change an evaluation's outcome
-            logger.exception("could not record the evaluation of %r", details.flag_key)
+        self.record(details.flag_key, details, hook_context.evaluation_context)
 
     def attributes(
-        self, details: FlagEvaluationDetails[Any], targeting_key: str | None = None
+        self, flag_key: str, details: Details, targeting_key: str | None = None
     ) -> dict[str, Any]:
         """The event attributes for one evaluation's details."""
         attributes: dict[str, Any] = {
-            names.FEATURE_FLAG_KEY: details.flag_key,
+            names.FEATURE_FLAG_KEY: flag_key,
             names.FEATURE_FLAG_PROVIDER_NAME: self._provider_name,
             names.FEATURE_FLAG_RESULT_REASON: str(details.reason or "unknown").lower(),
         }
