@@ -2,6 +2,7 @@
 policy, so assignment, exposures, outcomes and rollback all agree on the unit being tested."""
 
 from .assignment import Assignment
+from .continuity import AssignmentStore, InMemoryStore, RedisStore
 from .errors import BootstrapError, ConfigurationError, PolicyError
 from .exposures import ExposureRecorder, RecordedVariant, RedisSeenKeys, SeenKeys
 from .guardrails import EventSink, Guardrail, InMemorySink, LoggingSink
@@ -18,6 +19,7 @@ __all__ = [
     "PROVIDER_NAME",
     "STANDARD_UNITS",
     "Assignment",
+    "AssignmentStore",
     "BootstrapError",
     "ConfigurationError",
     "EvaluationTelemetry",
@@ -28,6 +30,7 @@ __all__ = [
     "Guardrail",
     "GuardrailSpanEvents",
     "InMemorySink",
+    "InMemoryStore",
     "JsonLinesSink",
     "LoggingSink",
     "Metric",
@@ -36,6 +39,7 @@ __all__ = [
     "Privacy",
     "PrivacyMode",
     "RecordedVariant",
+    "RedisStore",
     "RedisSeenKeys",
     "RollbackMode",
     "SeenKeys",

@@ -1,0 +1,32 @@
+"""Assignment continuity: an experiment unit keeps the variation it was first given, across
+turns, retries and instances, and rollback follows the rule the experiment declared.
+
+``store`` defines what is remembered and the store contract; ``memory`` is the embedded default;
+``redis_store`` shares the ledger between instances; ``ledger`` is the policy that decides, per
+evaluation, between the ledger and FeatBit.
+"""
+
+from .ledger import AssignmentLedger
+from .memory import DEFAULT_MAX_ENTRIES, InMemoryStore
+from .redis_store import RedisStore
+from .store import (
+    DEFAULT_TTL_SECONDS,
+    FALLBACK_TTL_SECONDS,
+    AssignmentStore,
+    LedgerEntry,
+    LedgerKey,
+    StoreUnavailable,
+)
+
+__all__ = [
+    "DEFAULT_MAX_ENTRIES",
+    "DEFAULT_TTL_SECONDS",
+    "FALLBACK_TTL_SECONDS",
+    "AssignmentLedger",
+    "AssignmentStore",
+    "InMemoryStore",
+    "LedgerEntry",
+    "LedgerKey",
+    "RedisStore",
+    "StoreUnavailable",
+]

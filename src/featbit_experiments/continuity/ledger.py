@@ -1,0 +1,299 @@
+"""The continuity policy: which variation an experiment unit gets, given what it got before.
+
+:class:`AssignmentLedger` wraps the FeatBit evaluation step of
+:meth:`FlagResolver.assign <featbit_experiments.resolver.FlagResolver.assign>`:
+
+* ``finish_active``: a unit already in the ledger keeps its variation (served without asking
+  FeatBit) until it ends or idles past its TTL; a new unit gets FeatBit's variation, claimed
+  atomically so instances racing on it agree. A flag turned off still wins when the experiment's
+  ``kill_switch_wins`` says so.
+* ``contain``: FeatBit's current variation applies; a unit that moves is recorded as a
+  ``variant_switched`` guardrail so the analysis can leave it out.
+* A stored variation is never re-randomized: if FeatBit errors, the ledger's variation is
+  served; if the flag no longer has it, or nothing is known, the caller gets the default with
+  a ``fallback_used`` guardrail.
+* The unit an experiment run was started with is recorded; evaluating it under another unit is
+  refused with a ``unit_changed`` guardrail until the experiment gets a new run id or key.
+* A store that fails never breaks an evaluation: FeatBit alone decides, with a rate-limited
+  ``store_unavailable`` guardrail, and the ledger is used again as soon as the store answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeAlias
+
+from openfeature.exception import ErrorCode
+from openfeature.flag_evaluation import FlagResolutionDetails
+
+from .. import event_schema as schema
+from ..flag_view import FlagView
+from ..guardrails import EventFanout, Guardrail
+from ..policy import Declaration, Experiment, RollbackMode
+from ..resolver import LEDGER_REASON, Served, error_result
+from ..units import UnitKey
+from ._deferred import DeferredEvaluator
+from .store import AssignmentStore, LedgerEntry, LedgerKey, StoreUnavailable
+
+logger = logging.getLogger("featbit_experiments")
+
+Result: TypeAlias = Served | FlagResolutionDetails[Any]
+
+#: Default minimum seconds between two ``store_unavailable`` guardrails.
+DEFAULT_OUTAGE_REPORT_INTERVAL = 10.0
+
+
+class AssignmentLedger:
+    """Keeps experiment units on the variation they were first given, per the experiment's
+    rollback mode.
+
+    Args:
+        store: Where assignments are kept.
+        client: The FeatBit client (used directly only for a remote store's single-round-trip
+            path, see ``_deferred``).
+        evaluate: The public FeatBit evaluation, :meth:`FlagResolver.evaluate`.
+        events: Where guardrails go.
+        outage_report_interval: Minimum seconds between two ``store_unavailable`` guardrails.
+    """
+
+    def __init__(
+        self,
+        store: AssignmentStore,
+        client: Any,
+        evaluate: Callable[[str, dict[str, str]], Result],
+        events: EventFanout,
+        *,
+        outage_report_interval: float = DEFAULT_OUTAGE_REPORT_INTERVAL,
+    ) -> None:
+        self.store = store
+        self._evaluate = evaluate
+        self._events = events
+        self._deferred = DeferredEvaluator.for_client(client) if store.is_remote else None
+        self._units_on_record: dict[tuple[str, str], str] = {}
+        self._outage = _OutageReport(events, outage_report_interval)
+
+    # -- public -------------------------------------------------------------------------
+
+    def assign(
+        self, view: FlagView, declaration: Declaration, unit_key: UnitKey, user: dict[str, str]
+    ) -> Result:
+        """The variation for one experiment unit; never raises."""
+        experiment = declaration.experiment
+        key = LedgerKey(experiment.experiment_key, experiment.run_id, unit_key.unit, unit_key.value)
+        refusal = self._unit_refusal(key, view)
+        if refusal is not None:
+            return refusal
+        if experiment.rollback is RollbackMode.CONTAIN:
+            return self._contain(view, key, user)
+        return self._finish_active(view, experiment, key, user)
+
+    def end_unit(self, unit: str, unit_id: str) -> bool:
+        """Release a unit's assignments; False when it had none or the store is unavailable."""
+        try:
+            ended = self.store.end_unit(unit, unit_id)
+        except StoreUnavailable as error:
+            self._outage.report(error, operation="end_unit", assignmentUnit=unit)
+            return False
+        self._outage.recovered()
+        return ended
+
+    # -- rollback modes -----------------------------------------------------------------
+
+    def _finish_active(
+        self, view: FlagView, experiment: Experiment, key: LedgerKey, user: dict[str, str]
+    ) -> Result:
+        if not view.enabled and experiment.kill_switch_wins:
+            return self._ask_featbit(view, user)
+        if self._deferred is not None:
+            pending = self._deferred.evaluate(view.key, user)
+            if pending is not None:
+                return self._claim_evaluated(view, key, *pending)
+        try:
+            entry = self.store.touch(key)
+        except StoreUnavailable as error:
+            self._outage.report(error, **_attributes(view, key))
+            return self._featbit_alone(view, key, user)
+        if entry is not None:
+            self._outage.recovered()
+            return self._serve_entry(view, key, entry)
+        served = self._ask_featbit(view, user)
+        if not isinstance(served, Served):
+            return self._no_variant(view, key, served)
+        try:
+            winner, _ = self.store.claim(key, _entry(key, served, view))
+        except StoreUnavailable as error:
+            self._outage.report(error, **_attributes(view, key))
+            return served
+        if winner.variation_id != served.variation_id:
+            return self._serve_entry(view, key, winner)
+        return served
+
+    def _claim_evaluated(
+        self, view: FlagView, key: LedgerKey, served: Served, record_insight: Any
+    ) -> Result:
+        """One round trip: claim FeatBit's variation, or learn the unit's existing one."""
+        try:
+            winner, created = self.store.claim(key, _entry(key, served, view))
+        except StoreUnavailable as error:
+            self._outage.report(error, **_attributes(view, key))
+            record_insight()
+            return served
+        self._outage.recovered()
+        if created:
+            record_insight()
+            return served
+        return self._serve_entry(view, key, winner)
+
+    def _contain(self, view: FlagView, key: LedgerKey, user: dict[str, str]) -> Result:
+        served = self._ask_featbit(view, user)
+        if not isinstance(served, Served):
+            try:
+                entry = self.store.touch(key)
+            except StoreUnavailable as error:
+                self._outage.report(error, **_attributes(view, key))
+                return self._no_variant(view, key, served)
+            if entry is None:
+                return self._no_variant(view, key, served)
+            return self._serve_entry(view, key, entry)
+        try:
+            previous = self.store.replace(key, _entry(key, served, view))
+        except StoreUnavailable as error:
+            self._outage.report(error, **_attributes(view, key))
+            return served
+        self._outage.recovered()
+        if previous is not None and previous.variation_id != served.variation_id:
+            self._events.guardrail(
+                Guardrail.VARIANT_SWITCHED,
+                f"a {key.unit} moved from variation {previous.variation_id!r} to "
+                f"{served.variation_id!r} in experiment {key.experiment_key!r} (rollback: "
+                "contain); leave this unit out of the analysis",
+                fromVariationId=previous.variation_id,
+                toVariationId=served.variation_id,
+                **_attributes(view, key),
+            )
+        return served
+
+    # -- outcomes -------------------------------------------------------------------------
+
+    def _serve_entry(self, view: FlagView, key: LedgerKey, entry: LedgerEntry) -> Result:
+        if entry.variation_id in view.raw_values:
+            return Served(entry.variation_id, LEDGER_REASON)
+        message = (
+            f"a {key.unit} was assigned variation {entry.variation_id!r} of "
+            f"experiment {key.experiment_key!r}, which flag {view.key!r} no longer has; serving "
+            "the default rather than re-randomizing an active unit"
+        )
+        self._events.guardrail(
+            Guardrail.FALLBACK_USED,
+            message,
+            variationId=entry.variation_id,
+            **_attributes(view, key),
+        )
+        return error_result(None, ErrorCode.GENERAL, message)
+
+    def _no_variant(
+        self, view: FlagView, key: LedgerKey, failure: FlagResolutionDetails[Any]
+    ) -> FlagResolutionDetails[Any]:
+        self._events.guardrail(
+            Guardrail.FALLBACK_USED,
+            f"no variation is known for this {key.unit} in experiment "
+            f"{key.experiment_key!r} ({failure.error_message}); serving the default",
+            errorCode=failure.error_code.value if failure.error_code else None,
+            **_attributes(view, key),
+        )
+        return failure
+
+    def _ask_featbit(self, view: FlagView, user: dict[str, str]) -> Result:
+        """FeatBit's public evaluation (which records its insight); an exception the SDK lets
+        escape becomes an error result, so an active unit can still get its ledger variation."""
+        try:
+            return self._evaluate(view.key, user)
+        except Exception as error:
+            logger.exception("FeatBit evaluation of %r failed", view.key)
+            return error_result(None, ErrorCode.GENERAL, f"FeatBit evaluation failed: {error}")
+
+    def _featbit_alone(self, view: FlagView, key: LedgerKey, user: dict[str, str]) -> Result:
+        served = self._ask_featbit(view, user)
+        return served if isinstance(served, Served) else self._no_variant(view, key, served)
+
+    # -- unit change detection ------------------------------------------------------------
+
+    def _unit_refusal(self, key: LedgerKey, view: FlagView) -> FlagResolutionDetails[Any] | None:
+        run = (key.experiment_key, key.run_id)
+        on_record = self._units_on_record.get(run)
+        if on_record is None:
+            try:
+                on_record = self.store.record_unit(key.experiment_key, key.run_id, key.unit)
+            except StoreUnavailable as error:
+                self._outage.report(error, **_attributes(view, key))
+                return None  # checked again on the next evaluation
+            self._units_on_record[run] = on_record
+        if on_record == key.unit:
+            return None
+        run_text = f" run {key.run_id!r}" if key.run_id else ""
+        message = (
+            f"experiment {key.experiment_key!r}{run_text} was started with unit {on_record!r} "
+            f"and is now declared with unit {key.unit!r}; changing the unit is a new experiment: "
+            "give it a new run_id or experiment key (evaluations are refused until then)"
+        )
+        self._events.guardrail(
+            Guardrail.UNIT_CHANGED, message, recordedUnit=on_record, **_attributes(view, key)
+        )
+        return error_result(None, ErrorCode.GENERAL, message)
+
+
+def _entry(key: LedgerKey, served: Served, view: FlagView) -> LedgerEntry:
+    now = time.time()
+    return LedgerEntry(served.variation_id, key.unit, now, now, view.version)
+
+
+def _attributes(view: FlagView, key: LedgerKey) -> dict[str, Any]:
+    return {
+        schema.FLAG_KEY: view.key,
+        schema.EXPERIMENT_KEY: key.experiment_key,
+        schema.RUN_ID: key.run_id or None,
+        schema.ASSIGNMENT_UNIT: key.unit,
+        schema.UNIT_ID: key.unit_id,
+    }
+
+
+class _OutageReport:
+    """Rate-limits ``store_unavailable`` guardrails and logs when the store is back."""
+
+    def __init__(self, events: EventFanout, interval: float) -> None:
+        self._events = events
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._next_report = 0.0
+        self._suppressed = 0
+        self.active = False
+
+    def report(self, error: StoreUnavailable, **attributes: Any) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self.active = True
+            if now < self._next_report:
+                self._suppressed += 1
+                return
+            suppressed, self._suppressed = self._suppressed, 0
+            self._next_report = now + self._interval
+        self._events.guardrail(
+            Guardrail.STORE_UNAVAILABLE,
+            f"assignment store unavailable, evaluating on FeatBit alone: {error}",
+            suppressed=suppressed,
+            **attributes,
+        )
+
+    def recovered(self) -> None:
+        if not self.active:
+            return
+        with self._lock:
+            if not self.active:
+                return
+            self.active = False
+            self._next_report = 0.0
+            suppressed, self._suppressed = self._suppressed, 0
+        logger.warning("assignment store is back (%d outage reports suppressed)", suppressed)
