@@ -8,6 +8,7 @@ events, tracking) to :class:`~featbit_experiments.resolver.FlagResolver` and
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,6 +27,7 @@ from openfeature.provider import AbstractProvider, Metadata
 from openfeature.track import TrackingEventDetails
 
 from .bootstrap import read_bootstrap
+from .continuity import AssignmentLedger, AssignmentStore, InMemoryStore
 from .errors import BootstrapError
 from .exposures import ExposureRecorder, SeenKeys
 from .guardrails import EventFanout, EventSink, LoggingSink
@@ -70,6 +72,9 @@ class FeatBitProvider(AbstractProvider):
             OpenTelemetry span (a no-op when no OpenTelemetry SDK is configured).
         exposure_keys: A shared set-if-absent store that deduplicates exposures across
             instances; by default each process deduplicates its own.
+        store: Where the assignment ledger keeps each unit's first variation (an
+            :class:`~featbit_experiments.continuity.AssignmentStore`); by default a bounded
+            in-memory store, or a ``RedisStore`` shared by every instance.
         disabled_serves_default: OpenFeature-strict behaviour for a flag switched off in
             FeatBit: serve the caller's default with reason DISABLED (as the OpenFeature
             conformance suite expects) instead of FeatBit's disabled variation.
@@ -86,6 +91,7 @@ class FeatBitProvider(AbstractProvider):
         privacy: Privacy | None = None,
         telemetry: bool = True,
         exposure_keys: SeenKeys | None = None,
+        store: AssignmentStore | None = None,
         disabled_serves_default: bool = False,
     ) -> None:
         super().__init__()
@@ -102,6 +108,10 @@ class FeatBitProvider(AbstractProvider):
         self.resolver.privacy = self.privacy
         self.resolver.disabled_serves_default = disabled_serves_default
         self.tracker = OutcomeTracker(client, self.policy, self.events)
+        self.store: AssignmentStore = store if store is not None else InMemoryStore()
+        self.resolver.ledger = AssignmentLedger(
+            self.store, client, self.resolver.evaluate, self.events
+        )
         self.exposures = ExposureRecorder(self.events, privacy=self.privacy, shared=exposure_keys)
         self.outcomes = OutcomeRecorder(self.events, self.policy, self.exposures)
         self.resolver.assignment_listeners.append(self.exposures.record)
@@ -161,6 +171,7 @@ class FeatBitProvider(AbstractProvider):
         privacy: Privacy | None = None,
         telemetry: bool = True,
         exposure_keys: SeenKeys | None = None,
+        store: AssignmentStore | None = None,
         disabled_serves_default: bool = False,
         **config_options: Any,
     ) -> FeatBitProvider:
@@ -181,6 +192,7 @@ class FeatBitProvider(AbstractProvider):
             privacy=privacy,
             telemetry=telemetry,
             exposure_keys=exposure_keys,
+            store=store,
             disabled_serves_default=disabled_serves_default,
         )
 
@@ -317,7 +329,21 @@ class FeatBitProvider(AbstractProvider):
 
     # The async resolvers call the same code directly: evaluation reads FeatBit's in-memory
     # store and queues events without blocking, so there is no I/O to await and a thread hop
-    # would only add latency.
+    # would only add latency. With a remote assignment store an experiment evaluation waits
+    # for one round trip, so it runs in a worker thread instead of blocking the event loop.
+
+    async def _aresolve(
+        self,
+        flag_key: str,
+        default_value: Any,
+        flag_type: FlagType,
+        evaluation_context: EvaluationContext | None,
+    ) -> FlagResolutionDetails[Any]:
+        if not self.store.is_remote:
+            return self.resolver.resolve(flag_key, default_value, flag_type, evaluation_context)
+        return await asyncio.to_thread(
+            self.resolver.resolve, flag_key, default_value, flag_type, evaluation_context
+        )
 
     async def resolve_boolean_details_async(
         self,
@@ -325,7 +351,7 @@ class FeatBitProvider(AbstractProvider):
         default_value: bool,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[bool]:
-        return self.resolver.resolve(flag_key, default_value, FlagType.BOOLEAN, evaluation_context)
+        return await self._aresolve(flag_key, default_value, FlagType.BOOLEAN, evaluation_context)
 
     async def resolve_string_details_async(
         self,
@@ -333,7 +359,7 @@ class FeatBitProvider(AbstractProvider):
         default_value: str,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[str]:
-        return self.resolver.resolve(flag_key, default_value, FlagType.STRING, evaluation_context)
+        return await self._aresolve(flag_key, default_value, FlagType.STRING, evaluation_context)
 
     async def resolve_integer_details_async(
         self,
@@ -341,7 +367,7 @@ class FeatBitProvider(AbstractProvider):
         default_value: int,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[int]:
-        return self.resolver.resolve(flag_key, default_value, FlagType.INTEGER, evaluation_context)
+        return await self._aresolve(flag_key, default_value, FlagType.INTEGER, evaluation_context)
 
     async def resolve_float_details_async(
         self,
@@ -349,7 +375,7 @@ class FeatBitProvider(AbstractProvider):
         default_value: float,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[float]:
-        return self.resolver.resolve(flag_key, default_value, FlagType.FLOAT, evaluation_context)
+        return await self._aresolve(flag_key, default_value, FlagType.FLOAT, evaluation_context)
 
     async def resolve_object_details_async(
         self,
@@ -357,7 +383,7 @@ class FeatBitProvider(AbstractProvider):
         default_value: Sequence[FlagValueType] | Mapping[str, FlagValueType],
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[Sequence[FlagValueType] | Mapping[str, FlagValueType]]:
-        return self.resolver.resolve(flag_key, default_value, FlagType.OBJECT, evaluation_context)
+        return await self._aresolve(flag_key, default_value, FlagType.OBJECT, evaluation_context)
 
     # -- OpenFeature: tracking ----------------------------------------------------------
 
@@ -369,3 +395,13 @@ class FeatBitProvider(AbstractProvider):
     ) -> None:
         """Send an outcome as a FeatBit metric keyed by its unit's ID (see OutcomeTracker)."""
         self.tracker.track(tracking_event_name, evaluation_context, tracking_event_details)
+
+    # -- assignment continuity ----------------------------------------------------------
+
+    def end_unit(self, unit: str, unit_id: str) -> bool:
+        """Release a unit's assignments (``end_unit("conversation", conversation_id)``), so
+        its next evaluation follows the current rollout. Returns whether it had any; never
+        raises (an unavailable store is a ``store_unavailable`` guardrail and False)."""
+        if self.resolver.ledger is None:
+            return False
+        return self.resolver.ledger.end_unit(unit, unit_id)

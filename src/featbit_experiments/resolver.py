@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
@@ -27,6 +27,9 @@ from .policy import Declaration, Refusal, UnitPolicy
 from .privacy import Privacy
 from .scope import record_assignment
 from .units import UnitKey, UnitKeyProblem
+
+if TYPE_CHECKING:
+    from .continuity.ledger import AssignmentLedger
 
 logger = logging.getLogger("featbit_experiments")
 
@@ -57,6 +60,10 @@ class Served:
     featbit_reason: str
 
 
+#: The ``featbit_reason`` of a variation served from the assignment ledger (OpenFeature: CACHED).
+LEDGER_REASON = "assignment ledger"
+
+
 def _flag_category() -> Any:
     global FEATURE_FLAGS_CATEGORY
     if FEATURE_FLAGS_CATEGORY is None:
@@ -84,6 +91,8 @@ class FlagResolver:
         self._views: dict[str, FlagView] = {}
         self._views_lock = threading.Lock()
         self.assignment_listeners: list[AssignmentListener] = []
+        #: Keeps units on their first variation (set by the provider); None asks FeatBit always.
+        self.ledger: AssignmentLedger | None = None
         #: Applied to the unit ID in ``flag_metadata["contextId"]`` (never to FeatBit's key).
         self.privacy = Privacy()
         self.evaluation_listener: EvaluationListener | None = None
@@ -295,8 +304,10 @@ class FlagResolver:
     def assign(
         self, view: FlagView, declaration: Declaration, unit_key: UnitKey, user: dict[str, str]
     ) -> Served | FlagResolutionDetails[Any]:
-        """The variation for one experiment unit. The continuity layer wraps this step."""
-        return self.evaluate(view.key, user)
+        """The variation for one experiment unit: the assignment ledger's when there is one."""
+        if self.ledger is None:
+            return self.evaluate(view.key, user)
+        return self.ledger.assign(view, declaration, unit_key, user)
 
     def evaluate(self, flag_key: str, user: dict[str, str]) -> Served | FlagResolutionDetails[Any]:
         """Ask FeatBit; its errors come back as an error result, never an exception."""
@@ -353,6 +364,8 @@ def coerce(value: Any, flag_type: FlagType, flag_key: str) -> Any:
 
 def reason_for(view: FlagView, featbit_reason: str) -> str:
     """FeatBit's reason string mapped to OpenFeature's :class:`Reason`."""
+    if featbit_reason == LEDGER_REASON:
+        return Reason.CACHED
     if featbit_reason == "flag off":
         return Reason.DISABLED
     if featbit_reason == "target match":
