@@ -3,7 +3,13 @@ each request's randomization-unit IDs (conversation, user, account, workflow, re
 flag evaluation inside the request, its streaming body, background tasks or WebSocket session
 uses them, and tags the request's span with the experiments it saw."""
 
-from .context import current_unit_ids, unit_context, use_contextvars_propagator
+from .context import (
+    BoundUnits,
+    UnitBinding,
+    current_unit_ids,
+    unit_context,
+    use_contextvars_propagator,
+)
 from .middleware import UnitContextMiddleware
 from .sources import (
     Source,
@@ -21,9 +27,11 @@ from .validation import PROTECTED_UNITS, InvalidId, UnitReader
 
 __all__ = [
     "PROTECTED_UNITS",
+    "BoundUnits",
     "InvalidId",
     "RequestTelemetry",
     "Source",
+    "UnitBinding",
     "UnitContextMiddleware",
     "UnitReader",
     "authenticated",

@@ -47,38 +47,58 @@ def current_unit_ids() -> Mapping[str, str]:
     return _unit_ids.get()
 
 
-class unit_context:
-    """Bind unit IDs (by unit name, already validated) for the enclosed block.
-
-    Merges them into the current OpenFeature transaction context under each unit's canonical
-    attribute (``conversationId``...), with the targeting key set to the ID of the catalog's
-    targeting-key unit (the user) when there is one, and restores the previous context on exit.
+class UnitBinding:
+    """Binds unit IDs of one unit catalog; the attribute names are looked up once, here.
 
     Args:
-        unit_ids: Unit IDs by unit name (``{"conversation": "c-1"}``).
         units: The catalog that names each unit's attribute; the standard one by default.
     """
 
-    __slots__ = ("_ids", "_previous", "_token", "_units")
+    __slots__ = ("_attribute_of", "_key_unit")
 
-    def __init__(self, unit_ids: Mapping[str, str], *, units: UnitCatalog | None = None) -> None:
+    def __init__(self, units: UnitCatalog | None = None) -> None:
+        units = units or _DEFAULT_UNITS
+        self._attribute_of = {unit.name: unit.attribute for unit in units}
+        self._key_unit = units.targeting_key_unit
+
+    def bind(self, unit_ids: Mapping[str, str]) -> BoundUnits:
+        """A context manager binding ``unit_ids`` (by unit name, already validated)."""
+        return BoundUnits(self, unit_ids)
+
+    def context_for(self, unit_ids: Mapping[str, str]) -> EvaluationContext:
+        """The evaluation context carrying ``unit_ids``: each under its unit's canonical
+        attribute, and the targeting-key unit's ID (the user's) as the targeting key."""
+        attribute_of = self._attribute_of
+        key_unit = self._key_unit
+        return EvaluationContext(
+            unit_ids.get(key_unit) if key_unit else None,
+            {attribute_of[name]: value for name, value in unit_ids.items()},
+        )
+
+
+class BoundUnits:
+    """Unit IDs bound for a ``with`` block (see :meth:`UnitBinding.bind`).
+
+    Entering merges them into the current OpenFeature transaction context and sets
+    :func:`current_unit_ids`; leaving restores both as they were.
+    """
+
+    __slots__ = ("_binding", "_ids", "_previous", "_token")
+
+    def __init__(self, binding: UnitBinding, unit_ids: Mapping[str, str]) -> None:
+        self._binding = binding
         self._ids = unit_ids
-        self._units = units or _DEFAULT_UNITS
         self._previous: EvaluationContext | None = None
         self._token: Token[Mapping[str, str]] | None = None
 
     def __enter__(self) -> EvaluationContext:
-        units = self._units
-        ids = self._ids
-        attributes = {units[name].attribute: value for name, value in ids.items()}
-        key_unit = units.targeting_key_unit
-        ours = EvaluationContext(ids.get(key_unit) if key_unit else None, attributes)
+        ours = self._binding.context_for(self._ids)
         previous = api.get_transaction_context()
         merged = previous.merge(ours) if previous.attributes or previous.targeting_key else ours
         api.set_transaction_context(merged)
         self._previous = previous
-        self._token = _unit_ids.set(MappingProxyType(dict(ids)))
-        if api.get_transaction_context() is not merged:
+        self._token = _unit_ids.set(MappingProxyType(self._ids))
+        if api.get_transaction_context() is not merged:  # no propagator: say so, once
             _warn_no_propagator()
         return merged
 
@@ -94,6 +114,20 @@ class unit_context:
         if self._previous is not None:
             api.set_transaction_context(self._previous)
             self._previous = None
+
+
+_DEFAULT_BINDING = UnitBinding(_DEFAULT_UNITS)
+
+
+def unit_context(unit_ids: Mapping[str, str], *, units: UnitCatalog | None = None) -> BoundUnits:
+    """Bind unit IDs (by unit name, already validated) for a ``with`` block.
+
+    ``with unit_context({"conversation": "c-1"}):`` makes every flag evaluation inside, with
+    no explicit context, use conversation ``c-1``. For repeated use with a custom catalog,
+    build one :class:`UnitBinding` and call its ``bind``.
+    """
+    binding = _DEFAULT_BINDING if units is None else UnitBinding(units)
+    return binding.bind(unit_ids)
 
 
 def _warn_no_propagator() -> None:

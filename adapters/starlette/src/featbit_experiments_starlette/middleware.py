@@ -26,7 +26,7 @@ from featbit_experiments.provider import FeatBitProvider
 from featbit_experiments.scope import collect_assignments
 from featbit_experiments.units import UnitCatalog
 
-from .context import unit_context
+from .context import UnitBinding
 from .telemetry import RequestTelemetry
 from .types import IdGenerator, OnInvalid
 from .validation import InvalidId, SourceSpec, UnitReader
@@ -87,6 +87,7 @@ class UnitContextMiddleware:
             units or (provider.policy.units if provider is not None else None) or UnitCatalog()
         )
         self.reader = UnitReader(self.units, sources, trust_client_ids=trust_client_ids)
+        self._binding = UnitBinding(self.units)
         self._reject = on_invalid == "reject"
         self._action = "rejected" if self._reject else "dropped"
         self._events: EventFanout = (
@@ -117,7 +118,7 @@ class UnitContextMiddleware:
         if self._generate is not None and "conversation" not in ids:
             ids["conversation"] = generated = self._generate()
             send = self._echoing(send, generated.encode("latin-1"))
-        with unit_context(ids, units=self.units):
+        with self._binding.bind(ids):
             span = trace.get_current_span()
             if span.is_recording():
                 await self._traced(span, ids, scope, receive, send)

@@ -10,6 +10,7 @@ they are written. Attribute names come from the core's ``telemetry_names``; none
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -25,6 +26,7 @@ from featbit_experiments.units import UnitCatalog
 
 _INSTRUMENTATION = "featbit_experiments_starlette"
 _NO_TRACING = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+_RECHECK_SECONDS = 1.0
 #: Standard attributes that also carry a unit's ID (semantic conventions).
 _SEMCONV_ID_ATTRIBUTES: Mapping[str, tuple[str, ...]] = {
     "conversation": (names.GEN_AI_CONVERSATION_ID,),
@@ -37,8 +39,10 @@ class RequestTelemetry:
 
     Args:
         units: The unit catalog; one ``experiment.unit_ids.<unit>`` attribute per unit.
-        tracer_provider: Where our own span comes from when there is no server span; the
-            global provider (looked up per request, so one set after start-up counts) if None.
+        tracer_provider: Where our own span comes from when there is no server span. If None,
+            the global provider: while it is OpenTelemetry's no-op default it is looked up
+            again at most once a second (so one installed after start-up is picked up), and
+            once set it is kept (OpenTelemetry sets the global provider only once).
         privacy: How IDs appear on spans (raw, keyed hash, or omitted); raw when None.
     """
 
@@ -49,9 +53,9 @@ class RequestTelemetry:
         tracer_provider: TracerProvider | None = None,
         privacy: Privacy | None = None,
     ) -> None:
-        self._given = tracer_provider
-        self._provider: TracerProvider | None = None
-        self._tracer: Tracer | None = None
+        self._global = tracer_provider is None
+        self._tracer = None if tracer_provider is None else _tracer_of(tracer_provider)
+        self._recheck_at = 0.0
         self._privacy = None if privacy is None or privacy.is_raw else privacy
         self._id_attributes: dict[str, tuple[str, ...]] = {
             unit.name: (
@@ -63,12 +67,11 @@ class RequestTelemetry:
 
     def tracer(self) -> Tracer | None:
         """The tracer for our own span, or None when tracing is off."""
-        provider = self._given if self._given is not None else trace.get_tracer_provider()
-        if isinstance(provider, _NO_TRACING):
-            return None
-        if provider is not self._provider:
-            self._tracer = provider.get_tracer(_INSTRUMENTATION)
-            self._provider = provider
+        if self._global and self._tracer is None:
+            now = time.monotonic()
+            if now >= self._recheck_at:
+                self._recheck_at = now + _RECHECK_SECONDS
+                self._tracer = _tracer_of(trace.get_tracer_provider())
         return self._tracer
 
     def unit_attributes(self, unit_ids: Mapping[str, str]) -> dict[str, Any]:
@@ -107,3 +110,7 @@ class RequestTelemetry:
                 path_format = getattr(scope.get("route"), "path_format", None)
                 if isinstance(path_format, str):
                     span.update_name(f"{method} {path_format}")
+
+
+def _tracer_of(provider: TracerProvider) -> Tracer | None:
+    return None if isinstance(provider, _NO_TRACING) else provider.get_tracer(_INSTRUMENTATION)
