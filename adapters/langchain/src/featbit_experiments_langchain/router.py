@@ -15,10 +15,10 @@ While the chosen runnable runs:
 - the router's choice is pinned to the turn, so retries and fallbacks that run the router
   again in the same turn get the same branch without evaluating again.
 
-Both run inside the per-run context copy LangChain makes for every runnable call, so nothing
-set here reaches the caller. Nothing here raises into the chain: an evaluation that fails
-serves the default branch (OpenFeature returns the default with an error code and the provider
-records the guardrail).
+What is set in a context for the chosen runnable is restored when it returns (streams run in
+the per-run context copy LangChain makes), so nothing set here reaches the caller. Nothing here
+raises into the chain: an evaluation that fails serves the default branch (OpenFeature returns
+the default with an error code and the provider records the guardrail).
 """
 
 from __future__ import annotations
@@ -34,7 +34,12 @@ from langchain_core.callbacks import (
 )
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.base import coerce_to_runnable
-from langchain_core.runnables.config import patch_config
+from langchain_core.runnables.config import (
+    ensure_config,
+    get_async_callback_manager_for_config,
+    get_callback_manager_for_config,
+    patch_config,
+)
 from openfeature import api
 from openfeature.client import OpenFeatureClient
 from openfeature.flag_evaluation import FlagEvaluationDetails
@@ -137,11 +142,41 @@ class TurnScoped(Runnable[Any, Any]):
 
     # -- Runnable -------------------------------------------------------------------------
 
+    # invoke/ainvoke start the run themselves, as RunnableBranch does, rather than through
+    # _call_with_config, which inspects the body's signature on every call. The scope is
+    # opened and closed in the caller's context, so it is restored, not copied.
+
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        return self._call_with_config(self._invoke, input, config, **kwargs)
+        config = ensure_config(config)
+        run_manager = get_callback_manager_for_config(config).on_chain_start(
+            None,
+            input,
+            name=config.get("run_name") or self.get_name(),
+            run_id=config.pop("run_id", None),
+        )
+        try:
+            output = self._invoke(input, run_manager, config, **kwargs)
+        except BaseException as error:
+            run_manager.on_chain_error(error)
+            raise
+        run_manager.on_chain_end(output)
+        return output
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        return await self._acall_with_config(self._ainvoke, input, config, **kwargs)
+        config = ensure_config(config)
+        run_manager = await get_async_callback_manager_for_config(config).on_chain_start(
+            None,
+            input,
+            name=config.get("run_name") or self.get_name(),
+            run_id=config.pop("run_id", None),
+        )
+        try:
+            output = await self._ainvoke(input, run_manager, config, **kwargs)
+        except BaseException as error:
+            await run_manager.on_chain_error(error)
+            raise
+        await run_manager.on_chain_end(output)
+        return output
 
     def stream(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any | None

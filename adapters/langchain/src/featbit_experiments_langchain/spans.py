@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from langchain_core.outputs import ChatGeneration, LLMResult
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
+from opentelemetry.util.types import AttributeValue
 
 from featbit_experiments import telemetry_names as names
 from featbit_experiments.assignment import Assignment
@@ -65,15 +66,17 @@ class TurnSpans:
         self._privacy = privacy
 
     # -- starting -------------------------------------------------------------------------
+    # Attributes go in with start_span/set_attributes, one call each: the SDK takes a lock
+    # and validates per call.
 
     def start_turn(self, run_name: str) -> Span:
         """The turn's span, a child of whatever span is current where the turn starts."""
-        span = self._tracer.start_span(f"{self.turn_operation} {run_name}", kind=SpanKind.INTERNAL)
-        if span.is_recording():
-            span.set_attribute(names.GEN_AI_OPERATION_NAME, self.turn_operation)
-            if self.turn_operation == INVOKE_AGENT:
-                span.set_attribute(names.GEN_AI_AGENT_NAME, run_name)
-        return span
+        attributes: dict[str, AttributeValue] = {names.GEN_AI_OPERATION_NAME: self.turn_operation}
+        if self.turn_operation == INVOKE_AGENT:
+            attributes[names.GEN_AI_AGENT_NAME] = run_name
+        return self._tracer.start_span(
+            f"{self.turn_operation} {run_name}", kind=SpanKind.INTERNAL, attributes=attributes
+        )
 
     def start_model(
         self,
@@ -84,33 +87,33 @@ class TurnSpans:
     ) -> Span:
         """A ``chat {model}`` (or ``text_completion {model}``) CLIENT span under ``parent``."""
         model = _request_model(metadata, invocation_params)
-        span = self._tracer.start_span(
+        attributes: dict[str, AttributeValue] = {names.GEN_AI_OPERATION_NAME: operation}
+        provider = (metadata or {}).get("ls_provider")
+        if isinstance(provider, str):
+            attributes[names.GEN_AI_PROVIDER_NAME] = provider
+        if model:
+            attributes[names.GEN_AI_REQUEST_MODEL] = model
+        return self._tracer.start_span(
             f"{operation} {model}" if model else operation,
             context=trace.set_span_in_context(parent),
             kind=SpanKind.CLIENT,
+            attributes=attributes,
         )
-        if span.is_recording():
-            span.set_attribute(names.GEN_AI_OPERATION_NAME, operation)
-            provider = (metadata or {}).get("ls_provider")
-            if isinstance(provider, str):
-                span.set_attribute(names.GEN_AI_PROVIDER_NAME, provider)
-            if model:
-                span.set_attribute(names.GEN_AI_REQUEST_MODEL, model)
-        return span
 
     def start_tool(self, parent: Span, tool_name: str, call_id: str | None) -> Span:
         """An ``execute_tool {name}`` INTERNAL span under ``parent``."""
-        span = self._tracer.start_span(
+        attributes: dict[str, AttributeValue] = {
+            names.GEN_AI_OPERATION_NAME: EXECUTE_TOOL,
+            names.GEN_AI_TOOL_NAME: tool_name,
+        }
+        if call_id:
+            attributes[names.GEN_AI_TOOL_CALL_ID] = call_id
+        return self._tracer.start_span(
             f"{EXECUTE_TOOL} {tool_name}",
             context=trace.set_span_in_context(parent),
             kind=SpanKind.INTERNAL,
+            attributes=attributes,
         )
-        if span.is_recording():
-            span.set_attribute(names.GEN_AI_OPERATION_NAME, EXECUTE_TOOL)
-            span.set_attribute(names.GEN_AI_TOOL_NAME, tool_name)
-            if call_id:
-                span.set_attribute(names.GEN_AI_TOOL_CALL_ID, call_id)
-        return span
 
     # -- finishing ------------------------------------------------------------------------
 
@@ -130,49 +133,57 @@ class TurnSpans:
                 on the turn span only.
         """
         if span.is_recording():
+            attributes: dict[str, AttributeValue] = {}
             if context.conversation_id is not None:
-                self._set_id(span, names.GEN_AI_CONVERSATION_ID, context.conversation_id)
+                self._put_id(attributes, names.GEN_AI_CONVERSATION_ID, context.conversation_id)
             if unit_ids:
                 for unit, value in context.ids.items():
-                    self._set_id(span, names.UNIT_ID_PREFIX + unit, value)
+                    self._put_id(attributes, names.UNIT_ID_PREFIX + unit, value)
             if assignments:
-                self._tag_experiments(span, assignments)
+                self._put_experiments(attributes, assignments)
             if error is not None:
-                span.set_attribute(names.ERROR_TYPE, type(error).__qualname__)
+                attributes[names.ERROR_TYPE] = type(error).__qualname__
                 span.record_exception(error)
                 span.set_status(Status(StatusCode.ERROR, str(error)))
+            if attributes:
+                span.set_attributes(attributes)
         span.end()
 
     def record_usage(self, span: Span, response: LLMResult) -> tuple[int, int] | None:
         """Write the response's token usage and model to ``span``; returns the usage."""
         usage = token_usage(response)
         if span.is_recording():
+            attributes: dict[str, AttributeValue] = {}
             if usage is not None:
-                span.set_attribute(names.GEN_AI_USAGE_INPUT_TOKENS, usage[0])
-                span.set_attribute(names.GEN_AI_USAGE_OUTPUT_TOKENS, usage[1])
+                attributes[names.GEN_AI_USAGE_INPUT_TOKENS] = usage[0]
+                attributes[names.GEN_AI_USAGE_OUTPUT_TOKENS] = usage[1]
             model = _response_model(response)
             if model:
-                span.set_attribute(names.GEN_AI_RESPONSE_MODEL, model)
+                attributes[names.GEN_AI_RESPONSE_MODEL] = model
+            if attributes:
+                span.set_attributes(attributes)
         return usage
 
-    def _tag_experiments(self, span: Span, assignments: Sequence[Assignment]) -> None:
+    def _put_experiments(
+        self, attributes: dict[str, AttributeValue], assignments: Sequence[Assignment]
+    ) -> None:
         unique = _unique_by_experiment(assignments)
-        span.set_attribute(names.EXPERIMENT_KEYS, [a.experiment_key for a in unique])
-        span.set_attribute(names.EXPERIMENT_VARIANTS, [a.variant for a in unique])
-        span.set_attribute(names.EXPERIMENT_UNITS, [a.unit for a in unique])
+        attributes[names.EXPERIMENT_KEYS] = [a.experiment_key for a in unique]
+        attributes[names.EXPERIMENT_VARIANTS] = [a.variant for a in unique]
+        attributes[names.EXPERIMENT_UNITS] = [a.unit for a in unique]
         if len(unique) == 1:
             only = unique[0]
-            span.set_attribute(names.EXPERIMENT_KEY, only.experiment_key)
-            span.set_attribute(names.EXPERIMENT_VARIANT, only.variant)
-            span.set_attribute(names.EXPERIMENT_UNIT, only.unit)
-            self._set_id(span, names.EXPERIMENT_UNIT_ID, only.unit_key.value)
+            attributes[names.EXPERIMENT_KEY] = only.experiment_key
+            attributes[names.EXPERIMENT_VARIANT] = only.variant
+            attributes[names.EXPERIMENT_UNIT] = only.unit
+            self._put_id(attributes, names.EXPERIMENT_UNIT_ID, only.unit_key.value)
             if only.experiment.run_id:
-                span.set_attribute(names.EXPERIMENT_RUN_ID, only.experiment.run_id)
+                attributes[names.EXPERIMENT_RUN_ID] = only.experiment.run_id
 
-    def _set_id(self, span: Span, attribute: str, value: str) -> None:
+    def _put_id(self, attributes: dict[str, AttributeValue], name: str, value: str) -> None:
         protected = value if self._privacy is None else self._privacy.protect(value)
         if protected is not None:
-            span.set_attribute(attribute, protected)
+            attributes[name] = protected
 
 
 def token_usage(response: LLMResult) -> tuple[int, int] | None:

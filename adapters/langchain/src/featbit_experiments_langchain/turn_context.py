@@ -90,7 +90,6 @@ class TurnContextReader:
                     f"known units: {', '.join(self.catalog.names)}"
                 )
             self._attribute_of[key] = key if key in unit.attribute_names else unit.attribute
-        self._unit_of_attribute = {unit.attribute: unit.name for unit in self.catalog}
         target_unit = self.catalog.targeting_key_unit
         self._targeting_unit = self.catalog.get(target_unit) if target_unit else None
 
@@ -151,15 +150,21 @@ class TurnContextReader:
     def _build(self, attributes: dict[str, Any], conflicts: tuple[str, ...]) -> TurnContext:
         if not attributes and not conflicts:
             return EMPTY_TURN_CONTEXT
-        targeting_key = None
-        if self._targeting_unit is not None:
-            key = self.catalog.read(self._targeting_unit, EvaluationContext(None, attributes))
-            if isinstance(key, UnitKey):
-                targeting_key = key.value
-        context = EvaluationContext(targeting_key, attributes)
-        ids = {
-            self._unit_of_attribute[attribute]: value
-            for attribute, value in self.catalog.known_ids(context).items()
-        }
-        conversation_id = ids.get(StandardUnit.CONVERSATION.value)
-        return TurnContext(attributes, context, ids, conversation_id, conflicts)
+        # The catalog reads each unit present (checking that its spellings agree and the ID is
+        # well formed); units with no attribute here are skipped rather than read in vain.
+        bare = EvaluationContext(None, attributes)
+        ids: dict[str, str] = {}
+        for unit in self.catalog:
+            if any(name in attributes for name in unit.attribute_names):
+                key = self.catalog.read(unit, bare)
+                if isinstance(key, UnitKey):
+                    ids[unit.name] = key.value
+        targeting = self._targeting_unit
+        targeting_key = ids.get(targeting.name) if targeting is not None else None
+        return TurnContext(
+            attributes,
+            EvaluationContext(targeting_key, attributes),
+            ids,
+            ids.get(StandardUnit.CONVERSATION.value),
+            conflicts,
+        )
