@@ -19,7 +19,7 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from openfeature.evaluation_context import EvaluationContext
 
-from featbit_experiments.units import StandardUnit, UnitCatalog, UnitKey
+from featbit_experiments.units import StandardUnit, Unit, UnitCatalog, UnitKey
 
 #: Keys read from run metadata and ``configurable``, and the unit each one identifies.
 DEFAULT_ID_KEYS: Mapping[str, str] = {
@@ -90,6 +90,10 @@ class TurnContextReader:
                     f"known units: {', '.join(self.catalog.names)}"
                 )
             self._attribute_of[key] = key if key in unit.attribute_names else unit.attribute
+        #: Every attribute name the catalog reads, mapped to its unit.
+        self._unit_of: dict[str, Unit] = {
+            name: unit for unit in self.catalog for name in unit.attribute_names
+        }
         target_unit = self.catalog.targeting_key_unit
         self._targeting_unit = self.catalog.get(target_unit) if target_unit else None
 
@@ -154,11 +158,10 @@ class TurnContextReader:
         # well formed); units with no attribute here are skipped rather than read in vain.
         bare = EvaluationContext(None, attributes)
         ids: dict[str, str] = {}
-        for unit in self.catalog:
-            if any(name in attributes for name in unit.attribute_names):
-                key = self.catalog.read(unit, bare)
-                if isinstance(key, UnitKey):
-                    ids[unit.name] = key.value
+        for unit in {self._unit_of[name] for name in attributes if name in self._unit_of}:
+            key = self.catalog.read(unit, bare)
+            if isinstance(key, UnitKey):
+                ids[unit.name] = key.value
         targeting = self._targeting_unit
         targeting_key = ids.get(targeting.name) if targeting is not None else None
         return TurnContext(

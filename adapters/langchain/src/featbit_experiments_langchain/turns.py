@@ -3,8 +3,9 @@
 A turn starts at a run with no parent (or, when the handler is attached below the root, at the
 first run whose parent it has not seen) and ends with that run. Every nested chain, model,
 tool and retriever run belongs to it. State is kept per ``run_id`` because LangChain passes
-metadata only to the ``*_start`` callbacks, and it is guarded by locks because callbacks of
-one turn may arrive on several threads (executor threads, ``RunnableParallel`` branches).
+metadata only to the ``*_start`` callbacks. Callbacks of one turn may arrive on several threads
+(executor threads, ``RunnableParallel`` branches): the run map is only touched by single,
+atomic dict operations, and each turn's own state sits behind the turn's lock.
 
 The tracker never raises into the chain: LangChain logs and swallows callback errors, and the
 outcome recorder catches its own.
@@ -16,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -128,8 +130,8 @@ class TurnTracker:
         self.reader = reader
         self.spans = spans
         self.outcomes = outcomes
+        # Each access is one dict operation, atomic on its own: no lock is needed.
         self._runs: dict[UUID, _Run] = {}
-        self._lock = threading.Lock()
 
     def turn_of(self, run_id: UUID) -> Turn | None:
         """The turn a run (started and not yet ended) belongs to."""
@@ -232,8 +234,7 @@ class TurnTracker:
         return self._runs.get(parent_run_id) if parent_run_id is not None else None
 
     def _put(self, run_id: UUID, run: _Run) -> None:
-        with self._lock:
-            self._runs[run_id] = run
+        self._runs[run_id] = run
 
     def _new_turn(self, run_id: UUID, metadata: Mapping[str, Any] | None, name: str) -> Turn:
         return Turn(run_id, name, self.reader.from_metadata(metadata), self.spans.start_turn(name))
@@ -241,12 +242,9 @@ class TurnTracker:
     def _end_turn(self, turn: Turn, error: BaseException | None) -> None:
         turn.ended = time.perf_counter()
         turn.error = error
-        leftovers: list[_Run] = []
-        with self._lock:
-            for run_id in turn._take_runs():
-                run = self._runs.pop(run_id, None)
-                if run is not None:
-                    leftovers.append(run)
+        leftovers = [
+            run for run in map(self._runs.pop, turn._take_runs(), repeat(None)) if run is not None
+        ]
         # Runs still open when their turn ends were abandoned (an async stream closed early
         # leaves its inner generators to the garbage collector): end their spans with it.
         for run in leftovers:
