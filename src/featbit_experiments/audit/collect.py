@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import event_schema as schema
 
@@ -21,9 +21,9 @@ __all__ = ["Collector", "OutcomeCell", "OutcomeKey", "RunEvents", "RunKey"]
 RunKey = tuple[str, str]
 
 
-@dataclass(frozen=True)
-class OutcomeKey:
-    """What makes outcome records interchangeable for the checks."""
+class OutcomeKey(NamedTuple):
+    """What makes outcome records interchangeable for the checks (a tuple: one is built
+    per outcome record, so it must be cheap)."""
 
     metric: str
     unit_id: str | None
@@ -189,13 +189,13 @@ class Collector:
 
 def _text(value: Any) -> str | None:
     """A non-empty string field (numbers are accepted as IDs and written as text)."""
-    if isinstance(value, bool) or value is None:
+    if type(value) is str:  # the common case first: this runs for every field read
+        return value or None
+    if value is None or isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
         return str(value)
-    if isinstance(value, str) and value:
-        return value
-    return None
+    return value or None if isinstance(value, str) else None
 
 
 def _number(value: Any) -> float | None:
