@@ -355,3 +355,17 @@ def test_the_control_variant_is_listed_first() -> None:
     result = audit(log, AuditOptions(primary_metric="resolved", control="b"))
     assert [e.variant for e in result.exposures] == ["b", "a"]
     assert [v.variant for v in result.metrics[0].variants] == ["b", "a"]
+
+
+def test_a_mean_metric_reads_per_unit_means_with_a_normal_interval() -> None:
+    log = EventLogBuilder()
+    for i, latency in enumerate((100.0, 200.0, 300.0)):
+        log.expose(f"c-{i}", "control")
+        log.outcome(f"c-{i}", "latency_ms", latency - 50, "control")
+        log.outcome(f"c-{i}", "latency_ms", latency + 50, "control")
+    result = audit(log)
+    [latency] = result.metrics
+    [control] = latency.variants
+    assert latency.kind == "mean" and control.units == 3 and control.estimate == 200.0
+    assert control.interval is not None
+    assert control.interval.high == pytest.approx(200 + 1.959963984540054 * 100 / 3**0.5)

@@ -36,19 +36,17 @@ class OutcomeKey(NamedTuple):
 
 @dataclass
 class OutcomeCell:
-    """Outcome records sharing one key: how many, their sum and sum of squares, and whether
-    every value was 1 / every value was 0 or 1."""
+    """Outcome records sharing one key: how many, their sum, and whether every value was 1 /
+    every value was 0 or 1."""
 
     count: int = 0
     total: float = 0.0
-    squares: float = 0.0
     all_ones: bool = True
     all_binary: bool = True
 
     def add(self, value: float) -> None:
         self.count += 1
         self.total += value
-        self.squares += value * value
         self.all_ones = self.all_ones and value == 1
         self.all_binary = self.all_binary and value in (0, 1)
 

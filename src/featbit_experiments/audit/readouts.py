@@ -10,6 +10,7 @@ whose every tracked value is 1 is a conversion, read over all exposed units of t
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -29,21 +30,20 @@ __all__ = ["readouts", "segment_effects"]
 
 @dataclass(frozen=True)
 class _Sample:
-    """Per-unit values of one metric in one variant (``n`` counts units)."""
+    """Per-unit values of one metric in one variant: ``n`` units, their sum and sample SD."""
 
     n: int
     total: float
-    squares: float
+    sd: float = 0.0
 
     @property
     def mean(self) -> float:
         return self.total / self.n if self.n else 0.0
 
-    @property
-    def sd(self) -> float:
-        if self.n < 2:
-            return 0.0
-        return math.sqrt(max(0.0, (self.squares - self.total**2 / self.n) / (self.n - 1)))
+    @classmethod
+    def of(cls, values: Sequence[float]) -> _Sample:
+        sd = statistics.stdev(values) if len(values) > 1 else 0.0
+        return cls(len(values), math.fsum(values), sd)
 
 
 def readouts(
@@ -90,14 +90,15 @@ def segment_effects(
         return ()
     mine = [o for o in joined if o.metric == primary.name and o.segment is not None]
     segments = sorted({o.segment for o in mine if o.segment is not None})
+    # Bonferroni over the segments too: more segments, more chances of a chance split.
+    level = 1 - (1 - options.confidence) / max(1, len(segments))
     result = []
     for segment in segments:
         kind, samples = _samples([o for o in mine if o.segment == segment], exposed)
         if kind == "conversion":
             return ()
-        for effect in _effects(
-            kind, samples, control, primary.higher_is_better, options.confidence
-        ):
+        samples = _ordered(samples, control, exposed)
+        for effect in _effects(kind, samples, control, primary.higher_is_better, level):
             result.append(SegmentEffect(segment, effect))
     return tuple(result)
 
@@ -133,13 +134,10 @@ def _samples(
         samples = {}
         for variant in names:
             hits = len(values.get(variant, ()))
-            samples[variant] = _Sample(max(exposed.get(variant, 0), hits), hits, hits)
+            samples[variant] = _Sample(max(exposed.get(variant, 0), hits), hits)
         return "conversion", samples
     binary = all(x in (0.0, 1.0) for units in values.values() for x in units)
-    samples = {
-        variant: _Sample(len(units), sum(units), sum(x * x for x in units))
-        for variant, units in values.items()
-    }
+    samples = {variant: _Sample.of(units) for variant, units in values.items()}
     return ("binary" if binary else "mean"), samples
 
 
