@@ -62,8 +62,10 @@ RunnableLike = Runnable[Any, Any] | Callable[..., Any] | Mapping[str, Any]
 class _Scope:
     """One router run's assignment collection and transaction context.
 
-    Opened and closed in LangChain's per-run context copy. A stream abandoned by its consumer
-    is closed from another context, so :meth:`abandon` only reports and resets nothing.
+    Opened where the chosen runnable runs (the caller's context for ``invoke``, LangChain's
+    per-run context copy for streams) and restored by :meth:`close`. A stream abandoned by
+    its consumer is closed from another context, so :meth:`abandon` reports and restores
+    nothing there.
     """
 
     def __init__(self, context: TurnContext, turn: Turn | None) -> None:
