@@ -219,18 +219,30 @@ def test_an_unreachable_redis_raises_only_store_unavailable() -> None:
             operation()
 
 
-def test_after_a_failure_calls_fail_at_once_until_the_retry_interval() -> None:
+def test_failures_in_a_row_make_calls_fail_at_once_until_the_retry_interval() -> None:
     with ThrowawayRedis() as server:
-        store = RedisStore(server.url, retry_interval=3600)
+        store = RedisStore(server.url, failure_threshold=2, retry_interval=3600)
         store.claim(key("c-1"), entry("a"))
         server.stop()
-        with pytest.raises(StoreUnavailable, match="Redis unavailable: "):
-            store.touch(key("c-1"))
+        for _ in range(2):
+            with pytest.raises(StoreUnavailable, match="Redis unavailable: "):
+                store.touch(key("c-1"))
         server.start()
         sent = store.round_trips
         with pytest.raises(StoreUnavailable, match="retrying shortly"):
             store.touch(key("c-1"))
         assert store.round_trips == sent
+
+
+def test_a_single_failure_does_not_stop_the_next_call() -> None:
+    with ThrowawayRedis() as server:
+        store = RedisStore(server.url, failure_threshold=2, retry_interval=3600)
+        store.claim(key("c-1"), entry("a"))
+        server.stop()
+        with pytest.raises(StoreUnavailable):
+            store.touch(key("c-1"))
+        server.start()
+        assert store.touch(key("c-1")) is None  # a fresh, empty server answered
 
 
 def test_the_store_works_again_by_itself_after_a_restart() -> None:
