@@ -34,6 +34,7 @@ def print_rows(title: str, rows: list[Row]) -> None:
     for row in rows:
         ratio = f"{row['ratio']:.2f}x" if "ratio" in row else ""
         tail = " / ".join(x for x in (row.get("target", ""), row.get("baseline", "")) if x)
-        print(f"{row['name']:58} {row.get('value', 0):12.3f} {row.get('unit', ''):8} {ratio:>7}  {tail}")
+        value = f"{row.get('value', 0):12.3f}"
+        print(f"{row['name']:58} {value} {row.get('unit', ''):8} {ratio:>7}  {tail}")
         if row.get("note"):
             print(f"{'':58}   {row['note']}")

@@ -18,13 +18,26 @@ FLAG = "support-retrieval-test"
 
 def _bootstrap() -> Path:
     flag = {
-        "id": "f1", "key": FLAG, "name": FLAG, "variationType": "string",
+        "id": "f1",
+        "key": FLAG,
+        "name": FLAG,
+        "variationType": "string",
         "variations": [{"id": "a", "value": "control"}, {"id": "b", "value": "treatment"}],
-        "targetUsers": [], "rules": [], "isEnabled": True, "disabledVariationId": "a",
-        "fallthrough": {"dispatchKey": None, "includedInExpt": True, "variations": [
-            {"id": "a", "rollout": [0, 0.5], "exptRollout": 1},
-            {"id": "b", "rollout": [0.5, 1], "exptRollout": 1}]},
-        "exptIncludeAllTargets": True, "tags": ["unit:conversation"], "isArchived": False,
+        "targetUsers": [],
+        "rules": [],
+        "isEnabled": True,
+        "disabledVariationId": "a",
+        "fallthrough": {
+            "dispatchKey": None,
+            "includedInExpt": True,
+            "variations": [
+                {"id": "a", "rollout": [0, 0.5], "exptRollout": 1},
+                {"id": "b", "rollout": [0.5, 1], "exptRollout": 1},
+            ],
+        },
+        "exptIncludeAllTargets": True,
+        "tags": ["unit:conversation"],
+        "isArchived": False,
         "updatedAt": "2026-01-01T00:00:00Z",
     }
     path = Path(tempfile.mkdtemp()) / "bench.json"
@@ -47,10 +60,20 @@ def run() -> list[Row]:
     api.clear_providers()
     return [
         Row(name="raw fbclient variation", value=raw * 1e6, unit="us/call", ratio=1.0),
-        Row(name="provider resolve (policy + unit key + FeatBit)", value=resolve * 1e6,
-            unit="us/call", ratio=resolve / raw, baseline="raw fbclient"),
-        Row(name="OpenFeature client get_string_value", value=through_of * 1e6,
-            unit="us/call", ratio=through_of / raw, baseline="raw fbclient"),
+        Row(
+            name="provider resolve (policy + unit key + FeatBit)",
+            value=resolve * 1e6,
+            unit="us/call",
+            ratio=resolve / raw,
+            baseline="raw fbclient",
+        ),
+        Row(
+            name="OpenFeature client get_string_value",
+            value=through_of * 1e6,
+            unit="us/call",
+            ratio=through_of / raw,
+            baseline="raw fbclient",
+        ),
     ]
 
 
