@@ -90,6 +90,15 @@ def test_purge_expired_drops_idle_units_only() -> None:
     assert store.touch(key("new")) is not None
 
 
+def test_a_unit_in_several_experiments_keeps_one_entry_per_experiment() -> None:
+    store = InMemoryStore()
+    for experiment, variation in (("prompt", "a"), ("model", "b"), ("tools", "c")):
+        store.claim(key("c-1", experiment=experiment), entry(variation))
+    seen = [store.touch(key("c-1", experiment=e)) for e in ("prompt", "model", "tools")]
+    assert [s.variation_id if s else None for s in seen] == ["a", "b", "c"]
+    assert len(store) == 3
+
+
 def test_end_unit_releases_every_experiment_of_that_unit() -> None:
     store = InMemoryStore()
     store.claim(key("c-1", experiment="prompt"), entry("a"))

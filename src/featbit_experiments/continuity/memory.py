@@ -30,13 +30,39 @@ _RunRef = tuple[str, str]
 
 
 class _Unit:
-    """One unit's assignments, by (experiment key, run id), and when it was last seen."""
+    """One unit's assignments, by (experiment key, run id), and when it was last seen.
 
-    __slots__ = ("entries", "last_seen")
+    Most units are in one experiment, so the first assignment sits in two slots and a dict
+    is made only for a second one: a dict per unit would double the store's memory.
+    """
+
+    __slots__ = ("entry", "last_seen", "more", "run")
 
     def __init__(self, last_seen: float) -> None:
         self.last_seen = last_seen
-        self.entries: dict[_RunRef, LedgerEntry] = {}
+        self.run: _RunRef | None = None
+        self.entry: LedgerEntry | None = None
+        self.more: dict[_RunRef, LedgerEntry] | None = None
+
+    def __len__(self) -> int:
+        return (self.run is not None) + (len(self.more) if self.more else 0)
+
+    def get(self, run: _RunRef) -> LedgerEntry | None:
+        if self.run == run:
+            return self.entry
+        return None if self.more is None else self.more.get(run)
+
+    def put(self, run: _RunRef, entry: LedgerEntry) -> bool:
+        """Store ``entry`` for ``run``; True when the unit had no entry for it."""
+        if self.run is None or self.run == run:
+            added = self.run is None
+            self.run, self.entry = run, entry
+            return added
+        if self.more is None:
+            self.more = {}
+        added = run not in self.more
+        self.more[run] = entry
+        return added
 
 
 class InMemoryStore:
@@ -67,6 +93,7 @@ class InMemoryStore:
         self._lock = threading.Lock()
         self._units: OrderedDict[_UnitRef, _Unit] = OrderedDict()
         self._markers: dict[_RunRef, str] = {}
+        self._runs: dict[_RunRef, _RunRef] = {}
         self._size = 0
         self._claims = 0
 
@@ -83,7 +110,7 @@ class InMemoryStore:
             unit = self._live_unit(ref, now)
             if unit is None:
                 return None
-            entry = unit.entries.get((key.experiment_key, key.run_id))
+            entry = unit.get((key.experiment_key, key.run_id))
             if entry is None:
                 return None
             entry.last_seen = unit.last_seen = now
@@ -93,19 +120,19 @@ class InMemoryStore:
     def claim(self, key: LedgerKey, entry: LedgerEntry) -> tuple[LedgerEntry, bool]:
         now = self._clock()
         ref = (key.unit, key.unit_id)
-        run = (key.experiment_key, key.run_id)
         with self._lock:
+            run = self._run_ref(key)
             unit = self._live_unit(ref, now)
             if unit is None:
                 unit = self._units[ref] = _Unit(now)
             else:
                 unit.last_seen = now
                 self._units.move_to_end(ref)
-            existing = unit.entries.get(run)
+            existing = unit.get(run)
             if existing is not None:
                 existing.last_seen = now
                 return existing, False
-            unit.entries[run] = entry
+            unit.put(run, entry)
             self._size += 1
             self._make_room(now)
             return entry, True
@@ -113,17 +140,17 @@ class InMemoryStore:
     def replace(self, key: LedgerKey, entry: LedgerEntry) -> LedgerEntry | None:
         now = self._clock()
         ref = (key.unit, key.unit_id)
-        run = (key.experiment_key, key.run_id)
         with self._lock:
+            run = self._run_ref(key)
             unit = self._live_unit(ref, now)
             if unit is None:
                 unit = self._units[ref] = _Unit(now)
             else:
                 unit.last_seen = now
                 self._units.move_to_end(ref)
-            previous = unit.entries.get(run)
+            previous = unit.get(run)
             if previous is None:
-                unit.entries[run] = entry
+                unit.put(run, entry)
                 self._size += 1
                 self._make_room(now)
                 return None
@@ -131,7 +158,7 @@ class InMemoryStore:
             if previous.variation_id == entry.variation_id:
                 previous.last_seen = now
             else:
-                unit.entries[run] = entry
+                unit.put(run, entry)
             return LedgerEntry(
                 previous.variation_id,
                 previous.unit,
@@ -145,8 +172,8 @@ class InMemoryStore:
             record = self._units.pop((unit, unit_id), None)
             if record is None:
                 return False
-            self._size -= len(record.entries)
-            return bool(record.entries)
+            self._size -= len(record)
+            return len(record) > 0
 
     def record_unit(self, experiment_key: str, run_id: str, unit: str) -> str:
         with self._lock:
@@ -183,8 +210,13 @@ class InMemoryStore:
 
     def _drop(self, ref: _UnitRef, unit: _Unit) -> int:
         del self._units[ref]
-        self._size -= len(unit.entries)
-        return len(unit.entries)
+        self._size -= len(unit)
+        return len(unit)
+
+    def _run_ref(self, key: LedgerKey) -> _RunRef:
+        """One shared (experiment key, run id) tuple per run, rather than one per unit."""
+        run = (key.experiment_key, key.run_id)
+        return self._runs.setdefault(run, run)
 
     def _make_room(self, now: float) -> None:
         """Evict down to the bound; every few claims also sweep expired units off the old end."""
@@ -197,4 +229,4 @@ class InMemoryStore:
                 self._drop(ref, self._units[ref])
         while self._size > self.max_entries and self._units:
             _, unit = self._units.popitem(last=False)
-            self._size -= len(unit.entries)
+            self._size -= len(unit)
