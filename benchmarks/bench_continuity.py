@@ -1,0 +1,386 @@
+"""Assignment continuity: what a ledger hit costs against a raw ``fbclient`` ``variation`` call,
+how many Redis round trips an evaluation costs, what the async path does to the event loop, and
+how much memory the in-memory store keeps after a million distinct units.
+
+Run alone with ``python -m benchmarks.bench_continuity`` (needs Redis on 127.0.0.1:6379).
+
+CPU rows use process CPU time per call (``time.process_time``): it counts the work fbclient's
+insight thread does for every ``variation`` call (each one queues an event that is batched and
+POSTed), and it is not inflated while other processes have the CPU, which on a shared machine
+makes wall time unreliable. The raw call and the ledger hit run in alternating rounds on the
+same client in the same run; the best round of each is kept. Redis rows are wall time, since
+they wait on the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import itertools
+import tempfile
+import time
+import tracemalloc
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import redis
+from fbclient.config import WebSocketConfig
+from openfeature import api
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.flag_evaluation import FlagResolutionDetails
+from openfeature.provider import AbstractProvider, Metadata
+
+from benchmarks._report import Row, print_rows
+from featbit_experiments import Experiment, FeatBitProvider, RollbackMode, UnitPolicy
+from featbit_experiments.continuity import InMemoryStore, LedgerEntry, LedgerKey, RedisStore
+from tests.support import flags as fl
+from tests.support.featbit_server import FeatBitTestServer
+from tests.support.redis_server import ThrowawayRedis
+
+FLAG = "reply-style"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+POLICY = UnitPolicy([Experiment(FLAG, "conversation")])
+CONTAIN = UnitPolicy([Experiment(FLAG, "conversation", rollback=RollbackMode.CONTAIN)])
+
+
+def _flag() -> dict[str, Any]:
+    return fl.flag(FLAG, ["concise", "detailed"], tags=["unit:conversation"])
+
+
+def _turn(conversation_id: str) -> EvaluationContext:
+    return EvaluationContext(attributes={"conversationId": conversation_id, "userId": "u-1"})
+
+
+def _user(conversation_id: str) -> dict[str, str]:
+    return {"key": conversation_id, "name": conversation_id, "conversationId": conversation_id}
+
+
+def _client(provider: FeatBitProvider) -> Any:
+    domain = f"bench-continuity-{uuid.uuid4().hex[:8]}"
+    api.set_provider_and_wait(provider, domain=domain)
+    return api.get_client(domain)
+
+
+def _cpu_per_call(fn: Callable[[], Any], number: int) -> float:
+    start = time.process_time()
+    for _ in range(number):
+        fn()
+    return (time.process_time() - start) / number
+
+
+def _interleaved(
+    calls: dict[str, Callable[[], Any]], *, rounds: int = 9, number: int = 3_000
+) -> dict[str, float]:
+    """Best per-call process CPU seconds of each call, measured in alternating rounds so that
+    load from other processes, caches and CPU frequency hit every call alike."""
+    best = dict.fromkeys(calls, float("inf"))
+    for _ in range(rounds):
+        for name, call in calls.items():
+            best[name] = min(best[name], _cpu_per_call(call, number))
+    return best
+
+
+class _ConstantProvider(AbstractProvider):
+    """Returns a constant: what the OpenFeature client costs with a provider doing nothing."""
+
+    def get_metadata(self) -> Metadata:
+        return Metadata(name="constant")
+
+    def resolve_boolean_details(
+        self, flag_key: str, default_value: Any, evaluation_context: Any = None
+    ) -> FlagResolutionDetails[Any]:
+        return FlagResolutionDetails(default_value)
+
+    resolve_string_details = resolve_integer_details = resolve_float_details = (
+        resolve_object_details
+    ) = resolve_boolean_details
+
+
+def _wall_per_call(fn: Callable[[], Any], number: int) -> float:
+    start = time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - start) / number
+
+
+# -- ledger hit against raw fbclient -----------------------------------------------------------
+
+
+def _hit_rows(label: str, provider: FeatBitProvider) -> list[Row]:
+    """Raw ``variation`` against the provider's paths on the same client, in one run."""
+    client = _client(provider)
+    floor = _client(_ConstantProvider())
+    fb = provider.client
+    ledger = provider.resolver.ledger
+    client.get_string_value(FLAG, "control", _turn("conv-1"))  # the first turn assigns it
+    ids = (f"conv-new-{n}" for n in itertools.count())
+
+    def without_ledger() -> Any:
+        provider.resolver.ledger = None
+        try:
+            return client.get_string_value(FLAG, "control", _turn("conv-1"))
+        finally:
+            provider.resolver.ledger = ledger
+
+    best = _interleaved(
+        {
+            "raw": lambda: fb.variation(FLAG, _user("conv-1"), "control"),
+            "hit": lambda: client.get_string_value(FLAG, "control", _turn("conv-1")),
+            "resolve": lambda: provider.resolve_string_details(FLAG, "control", _turn("conv-1")),
+            "no ledger": without_ledger,
+            "first": lambda: client.get_string_value(FLAG, "control", _turn(next(ids))),
+            "floor": lambda: floor.get_string_value(FLAG, "control", _turn("conv-1")),
+        }
+    )
+    raw = best["raw"]
+
+    def row(name: str, key: str, **extra: Any) -> Row:
+        return Row(
+            name=f"{name} ({label})",
+            value=best[key] * 1e6,
+            unit="us cpu",
+            ratio=best[key] / raw,
+            baseline="raw fbclient variation",
+            **extra,
+        )
+
+    return [
+        Row(name=f"raw fbclient variation ({label})", value=raw * 1e6, unit="us cpu", ratio=1.0),
+        row(
+            "repeat turn, ledger hit, OpenFeature client",
+            "hit",
+            target="<= 0.80x" if label.startswith("online") else "",
+        ),
+        row("repeat turn, ledger hit, provider.resolve_string_details", "resolve"),
+        row("repeat turn, ledger off (FeatBit every turn), OpenFeature", "no ledger"),
+        row("first turn, FeatBit + ledger claim, OpenFeature client", "first"),
+        row(
+            "OpenFeature client over a constant provider (SDK floor)",
+            "floor",
+            note="the OpenFeature SDK's own cost per evaluation, with a provider doing nothing",
+        ),
+    ]
+
+
+def _ledger_hit_rows() -> list[Row]:
+    rows: list[Row] = []
+    with FeatBitTestServer() as server:
+        server.set_flags([_flag()])
+        online = FeatBitProvider.connect(
+            server.env_secret,
+            server.streaming_url,
+            server.event_url,
+            sinks=[],
+            websocket=WebSocketConfig(timeout=0.5),
+        )
+        rows += _hit_rows("online, insights on", online)
+        api.clear_providers()
+    path = Path(tempfile.mkdtemp()) / "bench-continuity.json"
+    path.write_text(fl.bootstrap_json([_flag()]), encoding="utf-8")
+    offline = FeatBitProvider.offline(path, sinks=[])
+    rows += _hit_rows("offline, no insights", offline)
+    api.clear_providers()
+    return rows
+
+
+# -- Redis round trips -------------------------------------------------------------------------
+
+
+def _evalsha_calls(client: redis.Redis) -> int:
+    stats = client.info("commandstats")
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+def _turns(client: Any, conversation: Callable[[int], str]) -> Callable[[], Any]:
+    """One evaluation per call, of conversation(0), conversation(1), ..."""
+    counter = itertools.count()
+    return lambda: client.get_string_value(FLAG, "c", _turn(conversation(next(counter))))
+
+
+def _redis_rows() -> list[Row]:
+    path = Path(tempfile.mkdtemp()) / "bench-continuity-redis.json"
+    path.write_text(fl.bootstrap_json([_flag()]), encoding="utf-8")
+    prefix = f"bench-continuity:{uuid.uuid4().hex[:8]}:"
+    admin = redis.Redis.from_url(REDIS_URL)
+    rows: list[Row] = []
+    workloads: list[tuple[str, UnitPolicy, Callable[[int], str]]] = [
+        ("repeat turns (finish_active)", POLICY, lambda n: "conv-1"),
+        ("new conversations (finish_active)", POLICY, lambda n: f"conv-new-{n}"),
+        ("5-turn conversations (finish_active)", POLICY, lambda n: f"conv-5-{n // 5}"),
+        ("repeat turns (contain)", CONTAIN, lambda n: "conv-1"),
+    ]
+    try:
+        for name, policy, conversation in workloads:
+            store = RedisStore(REDIS_URL, key_prefix=f"{prefix}{len(rows)}:")
+            provider = FeatBitProvider.offline(path, policy=policy, sinks=[], store=store)
+            client = _client(provider)
+            client.get_string_value(FLAG, "control", _turn("conv-1"))  # handshake, scripts
+            number = 2_000
+            trips, scripts = store.round_trips, _evalsha_calls(admin)
+            wall = _wall_per_call(_turns(client, conversation), number)
+            per_eval = (store.round_trips - trips) / number
+            server_side = (_evalsha_calls(admin) - scripts - 1) / number  # -1: INFO's own call
+            rows.append(
+                Row(
+                    name=f"Redis ledger, {name}",
+                    value=per_eval,
+                    unit="trips",
+                    target="<= 1.0 per evaluation",
+                    note=f"{wall * 1e6:.0f} us wall per evaluation; server-side EVALSHA per "
+                    f"evaluation {max(server_side, 0.0):.2f}",
+                )
+            )
+            api.clear_providers()
+            store.close()
+    finally:
+        keys = list(admin.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            admin.delete(*keys)
+        admin.close()
+    return rows
+
+
+# -- async: the event loop with a remote store ---------------------------------------------------
+
+
+_TICK = 0.001
+
+
+async def _loop_stall(evaluations: Callable[[], Any]) -> float:
+    """The longest the event loop was late for a 1 ms ticker while ``evaluations`` ran (the
+    ticker sleeps rather than spins, so it does not take the GIL from worker threads)."""
+    longest = 0.0
+    running = True
+
+    async def ticker() -> None:
+        nonlocal longest
+        last = time.perf_counter()
+        while running:
+            await asyncio.sleep(_TICK)
+            now = time.perf_counter()
+            longest = max(longest, now - last - _TICK)
+            last = now
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    await evaluations()
+    running = False
+    await task
+    return longest
+
+
+async def _elapsed(evaluations: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    await evaluations()
+    return time.perf_counter() - start
+
+
+def _async_batch(provider: FeatBitProvider, client: Any, mode: str, batch: str) -> Any:
+    """``count`` evaluations, awaited one by one (``sequential``) or all at once (``gather``);
+    ``worker thread`` is what the provider does with a remote store, ``event loop`` calls the
+    sync resolver inside the coroutine (what it did before)."""
+    count = 400 if batch == "gather" else 100
+
+    async def one(n: int) -> Any:
+        context = _turn(f"a-{n % 50}")
+        if mode == "worker thread":
+            return await client.get_string_value_async(FLAG, "c", context)
+        return provider.resolve_string_details(FLAG, "c", context)
+
+    async def run_batch() -> None:
+        if batch == "gather":
+            await asyncio.gather(*(one(n) for n in range(count)))
+        else:
+            for n in range(count):
+                await one(n)
+
+    return count, run_batch
+
+
+def _async_measure(
+    server: ThrowawayRedis, path: Path, mode: str, batch: str, stalled: bool
+) -> tuple[int, float, float]:
+    """(evaluations, evaluations/s, longest event-loop delay), each from a fresh provider and
+    store, so one run's open breaker cannot soften the next."""
+    results: list[float] = []
+    count = 0
+    for measure in (_elapsed, _loop_stall):
+        store = RedisStore(server.url, key_prefix=f"bench-{uuid.uuid4().hex[:8]}:")
+        provider = FeatBitProvider.offline(path, policy=POLICY, sinks=[], store=store)
+        client = _client(provider)
+        count, run_batch = _async_batch(provider, client, mode, batch)
+        asyncio.run(run_batch())  # warm up: connections, scripts, worker threads
+        if stalled:
+            admin = redis.Redis.from_url(server.url)
+            admin.execute_command("CLIENT", "PAUSE", "400", "ALL")
+            admin.close()
+        results.append(asyncio.run(measure(run_batch)))
+        api.clear_providers()
+        store.close()
+        time.sleep(0.45)  # let a pause end before the next measurement
+    elapsed, stall = results
+    return count, count / elapsed, stall
+
+
+def _async_rows() -> list[Row]:
+    path = Path(tempfile.mkdtemp()) / "bench-continuity-async.json"
+    path.write_text(fl.bootstrap_json([_flag()]), encoding="utf-8")
+    rows: list[Row] = []
+    cases = (("healthy", "gather"), ("healthy", "sequential"), ("stalled", "sequential"))
+    with ThrowawayRedis() as server:  # its own server: the stalled case pauses every client
+        for redis_state, batch in cases:
+            for mode in ("worker thread", "event loop"):
+                count, rate, stall = _async_measure(
+                    server, path, mode, batch, stalled=redis_state == "stalled"
+                )
+                rows.append(
+                    Row(
+                        name=f"async, Redis {redis_state}, {count} evals ({batch}), {mode}",
+                        value=stall * 1e3,
+                        unit="ms stall",
+                        note=f"longest event-loop delay; {rate:.0f} evaluations/s"
+                        + ("; chosen" if mode == "worker thread" else ""),
+                    )
+                )
+    return rows
+
+
+# -- memory ----------------------------------------------------------------------------------
+
+
+def _memory_rows(units: int = 1_000_000, bound: int = 100_000) -> list[Row]:
+    gc.collect()
+    tracemalloc.start(1)
+    start_current, _ = tracemalloc.get_traced_memory()
+    store = InMemoryStore(max_entries=bound)
+    now = time.time()
+    for n in range(units):
+        unit_id = f"conversation-{n:012d}"
+        store.claim(
+            LedgerKey(FLAG, "", "conversation", unit_id),
+            LedgerEntry("reply-style-v1", "conversation", now, now, 1),
+        )
+    current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    held = len(store)
+    retained = current - start_current
+    return [
+        Row(
+            name=f"in-memory store after {units:,} distinct units (bound {bound:,})",
+            value=retained / 2**20,
+            unit="MiB",
+            target=f"entries <= {bound:,}",
+            note=f"entries held {held:,}; peak {(peak - start_current) / 2**20:.1f} MiB; "
+            f"{retained / max(held, 1):.0f} bytes per entry (tracemalloc)",
+        )
+    ]
+
+
+def run() -> list[Row]:
+    return _ledger_hit_rows() + _redis_rows() + _async_rows() + _memory_rows()
+
+
+if __name__ == "__main__":
+    print_rows("bench_continuity", run())
