@@ -6,6 +6,7 @@ uses them, and tags the request's span with the experiments it saw."""
 from .context import (
     BoundUnits,
     UnitBinding,
+    check_propagation,
     current_unit_ids,
     unit_context,
     use_contextvars_propagator,
@@ -37,6 +38,7 @@ __all__ = [
     "authenticated",
     "authenticated_tenant",
     "authenticated_user",
+    "check_propagation",
     "cookie",
     "current_unit_ids",
     "default_sources",

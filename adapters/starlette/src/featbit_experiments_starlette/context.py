@@ -30,7 +30,7 @@ _unit_ids: ContextVar[Mapping[str, str]] = ContextVar(
     "featbit_experiments_unit_ids", default=_NO_IDS
 )
 _DEFAULT_UNITS = UnitCatalog()
-_warned_no_propagator = False
+_propagation_checked = False
 
 
 def use_contextvars_propagator() -> None:
@@ -44,7 +44,7 @@ def use_contextvars_propagator() -> None:
 
 def current_unit_ids() -> Mapping[str, str]:
     """The unit IDs bound for the current request or turn, by unit name (empty outside one)."""
-    return _unit_ids.get()
+    return MappingProxyType(_unit_ids.get())
 
 
 class UnitBinding:
@@ -97,9 +97,7 @@ class BoundUnits:
         merged = previous.merge(ours) if previous.attributes or previous.targeting_key else ours
         api.set_transaction_context(merged)
         self._previous = previous
-        self._token = _unit_ids.set(MappingProxyType(self._ids))
-        if api.get_transaction_context() is not merged:  # no propagator: say so, once
-            _warn_no_propagator()
+        self._token = _unit_ids.set(self._ids)
         return merged
 
     def __exit__(
@@ -124,18 +122,32 @@ def unit_context(unit_ids: Mapping[str, str], *, units: UnitCatalog | None = Non
 
     ``with unit_context({"conversation": "c-1"}):`` makes every flag evaluation inside, with
     no explicit context, use conversation ``c-1``. For repeated use with a custom catalog,
-    build one :class:`UnitBinding` and call its ``bind``.
+    build one :class:`UnitBinding` and call its ``bind``. The first call in a process warns
+    when OpenFeature has no propagator (see :func:`check_propagation`).
     """
+    global _propagation_checked
+    if not _propagation_checked:
+        _propagation_checked = True
+        check_propagation()
     binding = _DEFAULT_BINDING if units is None else UnitBinding(units)
     return binding.bind(unit_ids)
 
 
-def _warn_no_propagator() -> None:
-    global _warned_no_propagator
-    if not _warned_no_propagator:
-        _warned_no_propagator = True
+def check_propagation() -> bool:
+    """Whether OpenFeature keeps a transaction context set here (a propagator is installed);
+    logs a warning saying what to do when it does not. Costs a set/get/restore round trip,
+    so callers check once, not per request."""
+    probe = EvaluationContext()
+    previous = api.get_transaction_context()
+    api.set_transaction_context(probe)
+    try:
+        kept = api.get_transaction_context() is probe
+    finally:
+        api.set_transaction_context(previous)
+    if not kept:
         logger.warning(
             "OpenFeature's transaction context did not keep the request's unit IDs (no "
             "propagator installed?), so flag evaluations will not see them; call "
             "featbit_experiments_starlette.use_contextvars_propagator() at start-up"
         )
+    return kept

@@ -26,7 +26,7 @@ from featbit_experiments.provider import FeatBitProvider
 from featbit_experiments.scope import collect_assignments
 from featbit_experiments.units import UnitCatalog
 
-from .context import UnitBinding
+from .context import UnitBinding, check_propagation
 from .telemetry import RequestTelemetry
 from .types import IdGenerator, OnInvalid
 from .validation import InvalidId, SourceSpec, UnitReader
@@ -88,6 +88,7 @@ class UnitContextMiddleware:
         )
         self.reader = UnitReader(self.units, sources, trust_client_ids=trust_client_ids)
         self._binding = UnitBinding(self.units)
+        self._check_propagation = True  # on the first request: the app installs it at start-up
         self._reject = on_invalid == "reject"
         self._action = "rejected" if self._reject else "dropped"
         self._events: EventFanout = (
@@ -118,11 +119,14 @@ class UnitContextMiddleware:
         if self._generate is not None and "conversation" not in ids:
             ids["conversation"] = generated = self._generate()
             send = self._echoing(send, generated.encode("latin-1"))
+        if self._check_propagation:
+            self._check_propagation = False
+            check_propagation()
         with self._binding.bind(ids):
             span = trace.get_current_span()
             if span.is_recording():
                 await self._traced(span, ids, scope, receive, send)
-            elif not span.get_span_context().is_valid and (tracer := self.telemetry.tracer()):
+            elif (tracer := self.telemetry.tracer()) and not span.get_span_context().is_valid:
                 with self.telemetry.own_span(tracer, scope) as own:
                     await self._traced(own, ids, scope, receive, send)
             else:

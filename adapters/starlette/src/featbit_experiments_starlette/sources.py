@@ -11,7 +11,7 @@ parsing set-up once, when they are built.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -37,12 +37,15 @@ class Source:
         read: Returns the raw value from the scope, or None when absent.
         client_controlled: Whether the client chooses the value. Such a source cannot feed
             a protected unit (user, account) unless the middleware is told to trust it.
+        header_key: For a header source, the lower-case header name, so the middleware can
+            read every header it needs in one pass over the request's headers.
     """
 
     location: str
     name: str
     read: ReadValue
     client_controlled: bool = True
+    header_key: bytes | None = None
 
     def __call__(self, scope: Scope) -> str | None:
         return self.read(scope)
@@ -55,16 +58,25 @@ class Source:
 def header(name: str) -> Source:
     """The value of request header ``name`` (case-insensitive)."""
     key = name.lower().encode("latin-1")
+    keys = frozenset((key,))
 
     def read(scope: Scope) -> str | None:
-        found: str | None = None
-        for field, value in scope["headers"]:
-            if field == key:
-                text = value.decode("latin-1")
-                found = text if found is None else found + _REPEATED + text
-        return found
+        return header_values(scope["headers"], keys).get(key)
 
-    return Source("header", name.lower(), read)
+    return Source("header", name.lower(), read, header_key=key)
+
+
+def header_values(
+    headers: Iterable[tuple[bytes, bytes]], keys: Container[bytes]
+) -> dict[bytes, str]:
+    """The values of the headers named in ``keys`` (lower-case), in one pass; a header sent
+    more than once is one comma-joined value."""
+    found: dict[bytes, str] = {}
+    for field, value in headers:
+        if field in keys:
+            text = value.decode("latin-1")
+            found[field] = found[field] + _REPEATED + text if field in found else text
+    return found
 
 
 def query_param(name: str) -> Source:

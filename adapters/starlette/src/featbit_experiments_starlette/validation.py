@@ -18,7 +18,7 @@ from starlette.types import Scope
 from featbit_experiments.errors import ConfigurationError
 from featbit_experiments.units import Unit, UnitCatalog
 
-from .sources import Source, default_sources
+from .sources import Source, default_sources, header_values
 from .types import ReadValue
 
 logger = logging.getLogger("featbit_experiments")
@@ -101,6 +101,9 @@ class UnitReader:
             if chosen:
                 plan.append((unit, chosen))
         self._plan = tuple(plan)
+        self._header_keys = frozenset(
+            source.header_key for _, sources in plan for source in sources if source.header_key
+        )
 
     @property
     def plan(self) -> Mapping[str, tuple[Source, ...]]:
@@ -114,13 +117,17 @@ class UnitReader:
         """
         ids: dict[str, str] = {}
         invalid: list[InvalidId] | None = None
+        headers = header_values(scope["headers"], self._header_keys) if self._header_keys else {}
         for unit, sources in self._plan:
             for source in sources:
-                try:
-                    raw = source.read(scope)
-                except Exception:
-                    logger.exception("unit ID source %s failed", source.description)
-                    continue
+                if source.header_key is not None:
+                    raw = headers.get(source.header_key)
+                else:
+                    try:
+                        raw = source.read(scope)
+                    except Exception:
+                        logger.exception("unit ID source %s failed", source.description)
+                        continue
                 if not raw:
                     continue
                 problem = unit.problem_with(raw)
