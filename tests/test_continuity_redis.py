@@ -20,6 +20,7 @@ from openfeature.flag_evaluation import FlagType, Reason
 from featbit_experiments import Assignment, Experiment, FeatBitProvider, InMemorySink, UnitPolicy
 from featbit_experiments.continuity import RedisStore
 from tests.support import flags as fl
+from tests.support.capture import CapturedInsights
 from tests.support.redis_server import ThrowawayRedis
 
 FLAG = "reply-style"
@@ -52,10 +53,14 @@ def instance(
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
     stores: list[RedisStore] = []
 
-    def make(treatment: float = 0.5, **options: Any) -> FeatBitProvider:
+    def make(
+        treatment: float = 0.5, event_processor: Any = None, **options: Any
+    ) -> FeatBitProvider:
         store = RedisStore(server.url, key_prefix=prefix, retry_interval=0.05, **options)
         stores.append(store)
-        return make_provider([experiment_flag(treatment)], POLICY, store=store)
+        return make_provider(
+            [experiment_flag(treatment)], POLICY, store=store, event_processor=event_processor
+        )
 
     yield make
     for store in stores:
@@ -142,6 +147,20 @@ def test_a_stalled_redis_is_treated_as_unavailable(
     result = evaluate(provider, "c-2")
     assert result.error_code is None
     assert "TimeoutError" in sink.guardrails("store_unavailable")[0]["message"]
+
+
+def test_only_the_instance_that_assigns_a_conversation_sends_featbit_an_insight(
+    instance: Callable[..., FeatBitProvider],
+) -> None:
+    on_a, on_b = CapturedInsights(), CapturedInsights()
+    a = instance(event_processor=on_a.processor)
+    b = instance(event_processor=on_b.processor)
+    first = evaluate(a, "c-1")
+    repeats = [evaluate(b, "c-1"), evaluate(a, "c-1")]
+    assert [r.value for r in repeats] == [first.value] * 2
+    assert (len(on_a.flag_events()), len(on_b.flag_events())) == (1, 0)
+    [insight] = on_a.flag_events()
+    assert insight["variations"][0]["variation"]["value"] == first.value
 
 
 def test_finish_active_costs_one_round_trip_per_evaluation(

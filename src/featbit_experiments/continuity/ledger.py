@@ -116,8 +116,8 @@ class AssignmentLedger:
         except StoreUnavailable as error:
             self._outage.report(error, **_attributes(view, key))
             return self._featbit_alone(view, key, user)
+        self._outage.recovered()
         if entry is not None:
-            self._outage.recovered()
             return self._serve_entry(view, key, entry)
         served = self._ask_featbit(view, user)
         if not isinstance(served, Served):
@@ -132,7 +132,7 @@ class AssignmentLedger:
         return served
 
     def _claim_evaluated(
-        self, view: FlagView, key: LedgerKey, served: Served, record_insight: Any
+        self, view: FlagView, key: LedgerKey, served: Served, record_insight: Callable[[], None]
     ) -> Result:
         """One round trip: claim FeatBit's variation, or learn the unit's existing one."""
         try:
