@@ -47,6 +47,10 @@ def current_unit_ids() -> Mapping[str, str]:
     return MappingProxyType(_unit_ids.get())
 
 
+#: What :meth:`UnitBinding.enter` replaced, for :meth:`UnitBinding.leave` to put back.
+Saved = tuple[EvaluationContext, "Token[Mapping[str, str]]"]
+
+
 class UnitBinding:
     """Binds unit IDs of one unit catalog; the attribute names are looked up once, here.
 
@@ -75,30 +79,38 @@ class UnitBinding:
             {attribute_of[name]: value for name, value in unit_ids.items()},
         )
 
+    def enter(self, unit_ids: Mapping[str, str]) -> Saved:
+        """Bind ``unit_ids``: merge them into the current OpenFeature transaction context and
+        set :func:`current_unit_ids`. Pass the result to :meth:`leave` in a ``finally``.
+        (The middleware's per-request path; ``with`` code uses :meth:`bind`.)"""
+        previous = api.get_transaction_context()
+        ours = self.context_for(unit_ids)
+        if previous.attributes or previous.targeting_key:
+            ours = previous.merge(ours)
+        api.set_transaction_context(ours)
+        return previous, _unit_ids.set(unit_ids)
+
+    @staticmethod
+    def leave(saved: Saved) -> None:
+        """Restore what :meth:`enter` replaced (OpenFeature's propagator has no reset)."""
+        previous, token = saved
+        _unit_ids.reset(token)
+        api.set_transaction_context(previous)
+
 
 class BoundUnits:
-    """Unit IDs bound for a ``with`` block (see :meth:`UnitBinding.bind`).
+    """Unit IDs bound for a ``with`` block (see :meth:`UnitBinding.bind`)."""
 
-    Entering merges them into the current OpenFeature transaction context and sets
-    :func:`current_unit_ids`; leaving restores both as they were.
-    """
-
-    __slots__ = ("_binding", "_ids", "_previous", "_token")
+    __slots__ = ("_binding", "_ids", "_saved")
 
     def __init__(self, binding: UnitBinding, unit_ids: Mapping[str, str]) -> None:
         self._binding = binding
         self._ids = unit_ids
-        self._previous: EvaluationContext | None = None
-        self._token: Token[Mapping[str, str]] | None = None
+        self._saved: Saved | None = None
 
     def __enter__(self) -> EvaluationContext:
-        ours = self._binding.context_for(self._ids)
-        previous = api.get_transaction_context()
-        merged = previous.merge(ours) if previous.attributes or previous.targeting_key else ours
-        api.set_transaction_context(merged)
-        self._previous = previous
-        self._token = _unit_ids.set(self._ids)
-        return merged
+        self._saved = self._binding.enter(self._ids)
+        return api.get_transaction_context()
 
     def __exit__(
         self,
@@ -106,12 +118,9 @@ class BoundUnits:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._token is not None:
-            _unit_ids.reset(self._token)
-            self._token = None
-        if self._previous is not None:
-            api.set_transaction_context(self._previous)
-            self._previous = None
+        if self._saved is not None:
+            self._binding.leave(self._saved)
+            self._saved = None
 
 
 _DEFAULT_BINDING = UnitBinding(_DEFAULT_UNITS)

@@ -122,7 +122,8 @@ class UnitContextMiddleware:
         if self._check_propagation:
             self._check_propagation = False
             check_propagation()
-        with self._binding.bind(ids):
+        saved = self._binding.enter(ids)
+        try:
             span = trace.get_current_span()
             if span.is_recording():
                 await self._traced(span, ids, scope, receive, send)
@@ -131,6 +132,8 @@ class UnitContextMiddleware:
                     await self._traced(own, ids, scope, receive, send)
             else:
                 await self.app(scope, receive, send)
+        finally:
+            self._binding.leave(saved)
 
     async def _traced(
         self, span: Span, ids: Mapping[str, str], scope: Scope, receive: Receive, send: Send
