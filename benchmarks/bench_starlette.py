@@ -1,0 +1,289 @@
+"""Starlette middleware overhead: throughput of a small Starlette app with
+``UnitContextMiddleware`` against the same app without it, measured in the same run.
+
+Each app runs under uvicorn in its own subprocess on 127.0.0.1, and a load generator in this
+process (plain asyncio keep-alive connections, far cheaper per request than the server) drives
+both apps at the same time, in rounds. Both servers are pinned to the same CPU and the
+generator to another, so the two apps share every condition of the moment (other work on
+the machine, caches, clock speed) and the scheduler splits that CPU between them fairly; the
+requests each completes per second of its CPU time then compare their cost per request
+directly. (Measuring the apps one after the other on a shared machine swung by +-30% between
+rounds; measured together, two copies of the bare app agree within about 2%, which the
+bare-vs-bare control row shows.)
+
+Two endpoints: one that only answers, so the middleware's whole cost shows, and one that
+evaluates an experiment flag, where the app without the middleware builds the evaluation
+context from the header itself. Ratios are medians over the rounds. Target: the app with
+the middleware keeps at least 95% of the bare app's throughput.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks._report import Row, print_rows
+
+FLAG = "bench-prompt-style"
+HOST = "127.0.0.1"
+CONNECTIONS = 12  # per server
+ROUNDS = 8
+WARMUP_SECONDS = 0.2
+ROUND_SECONDS = 1.0
+DISTINCT_IDS = 64
+TARGET = 0.95
+
+_ENV_MIDDLEWARE = "FEATBIT_BENCH_MIDDLEWARE"
+_ENV_BOOTSTRAP = "FEATBIT_BENCH_BOOTSTRAP"
+
+
+# -- the app (built inside each uvicorn subprocess) ------------------------------------------
+
+
+def create_app() -> Any:
+    """The benchmark app; with the middleware when ``FEATBIT_BENCH_MIDDLEWARE=1``."""
+    from contextlib import asynccontextmanager
+
+    from featbit_experiments_starlette import UnitContextMiddleware, use_contextvars_propagator
+    from openfeature import api
+    from openfeature.evaluation_context import EvaluationContext
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from featbit_experiments import FeatBitProvider
+
+    with_middleware = os.environ[_ENV_MIDDLEWARE] == "1"
+    provider = FeatBitProvider.offline(os.environ[_ENV_BOOTSTRAP], sinks=[])
+    client = api.get_client("bench-starlette")
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> Any:
+        use_contextvars_propagator()
+        api.set_provider_and_wait(provider, domain="bench-starlette")
+        yield
+        api.shutdown()
+
+    async def plain(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    async def experiment(request: Request) -> PlainTextResponse:
+        if with_middleware:
+            value = await client.get_string_value_async(FLAG, "none")
+        else:
+            context = EvaluationContext(
+                attributes={"conversationId": request.headers["x-conversation-id"]}
+            )
+            value = await client.get_string_value_async(FLAG, "none", context)
+        return PlainTextResponse(value)
+
+    middleware = [Middleware(UnitContextMiddleware, provider=provider)] if with_middleware else []
+    return Starlette(
+        routes=[Route("/plain", plain), Route("/experiment", experiment)],
+        middleware=middleware,
+        lifespan=lifespan,
+    )
+
+
+# -- servers ---------------------------------------------------------------------------------
+
+
+def _bootstrap() -> Path:
+    from tests.support import flags as fl
+
+    path = Path(tempfile.mkdtemp(prefix="bench-starlette-")) / "flags.json"
+    flag = fl.flag(FLAG, ["concise", "detailed"], tags=["unit:conversation"])
+    path.write_text(fl.bootstrap_json([flag]), encoding="utf-8")
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+def _start_server(with_middleware: bool, bootstrap: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = _free_port()
+    root = Path(__file__).resolve().parent.parent
+    env = {
+        **os.environ,
+        _ENV_MIDDLEWARE: "1" if with_middleware else "0",
+        _ENV_BOOTSTRAP: str(bootstrap),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
+    }
+    command = [
+        sys.executable, "-m", "uvicorn", "benchmarks.bench_starlette:create_app", "--factory",
+        "--host", HOST, "--port", str(port), "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, cwd=root, env=env)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if asyncio.run(_count(port, [_request("/plain", "ready")], 0.05)) > 0:
+                return process, port
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("the benchmark server did not start")
+        time.sleep(0.1)
+
+
+# -- load generator --------------------------------------------------------------------------
+
+
+def _request(path: str, conversation_id: str) -> bytes:
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\nX-Conversation-Id: {conversation_id}\r\n\r\n"
+    ).encode("ascii")
+
+
+async def _connection(port: int, requests: list[bytes], stop_at: float) -> int:
+    reader, writer = await asyncio.open_connection(HOST, port)
+    done = 0
+    try:
+        while time.perf_counter() < stop_at:
+            writer.write(requests[done % len(requests)])
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(f"benchmark request failed: {head[:40]!r}")
+            length = next(
+                int(line.split(b":", 1)[1])
+                for line in head.lower().split(b"\r\n")
+                if line.startswith(b"content-length:")
+            )
+            await reader.readexactly(length)
+            done += 1
+    finally:
+        writer.close()
+    return done
+
+
+async def _count(port: int, requests: list[bytes], seconds: float) -> int:
+    """Requests completed in ``seconds`` over CONNECTIONS keep-alive connections."""
+    stop_at = time.perf_counter() + seconds
+    shares = [requests[i::CONNECTIONS] or requests for i in range(CONNECTIONS)]
+    results = await asyncio.gather(*(_connection(port, share, stop_at) for share in shares))
+    return sum(results)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time of process ``pid``'s threads, in nanosecond resolution (Linux schedstat)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        total += int((task / "schedstat").read_text().split()[0])
+    return total / 1e9
+
+
+def _round(servers: list[tuple[int, int]], path: str) -> list[tuple[float, float]]:
+    """Load every server at once for one round; per server, requests per CPU-second and
+    per wall-clock second."""
+    requests = [_request(path, f"conv-bench-{i}") for i in range(DISTINCT_IDS)]
+
+    async def load(seconds: float) -> list[int]:
+        return list(await asyncio.gather(*(_count(port, requests, seconds) for _, port in servers)))
+
+    asyncio.run(load(WARMUP_SECONDS))
+    cpu = [_cpu_seconds(pid) for pid, _ in servers]
+    start = time.perf_counter()
+    done = asyncio.run(load(ROUND_SECONDS))
+    wall = time.perf_counter() - start
+    used = [_cpu_seconds(pid) - before for (pid, _), before in zip(servers, cpu, strict=True)]
+    return [(n / c, n / wall) for n, c in zip(done, used, strict=True)]
+
+
+def _compare(base: tuple[int, int], other: tuple[int, int], path: str) -> dict[str, list[float]]:
+    """ROUNDS rounds of ``base`` and ``other`` under the same load."""
+    out: dict[str, list[float]] = {"base": [], "other": [], "cpu": [], "wall": []}
+    for _ in range(ROUNDS):
+        (base_cpu, base_wall), (other_cpu, other_wall) = _round([base, other], path)
+        out["base"].append(base_cpu)
+        out["other"].append(other_cpu)
+        out["cpu"].append(other_cpu / base_cpu)
+        out["wall"].append(other_wall / base_wall)
+    return out
+
+
+# -- the benchmark ---------------------------------------------------------------------------
+
+
+def run() -> list[Row]:
+    bootstrap = _bootstrap()
+    processes = [_start_server(flag, bootstrap) for flag in (False, True, False)]
+    (bare, bare_port), (wrapped, wrapped_port), (control, control_port) = processes
+    own_cpus = _pin(bare.pid, wrapped.pid, control.pid)
+    rows: list[Row] = []
+    try:
+        base = (bare.pid, bare_port)
+        for path, label in (("/plain", "plain endpoint"), ("/experiment", "experiment flag")):
+            rows += _rows(label, _compare(base, (wrapped.pid, wrapped_port), path))
+        noise = _compare(base, (control.pid, control_port), "/plain")
+        rows.append(
+            Row(
+                name="plain endpoint: bare vs bare (control)",
+                value=statistics.median(noise["other"]),
+                unit="req/s",
+                ratio=statistics.median(noise["cpu"]),
+                baseline="noise floor of the method: should be 1.00x",
+                note=f"rounds {_listed(noise['cpu'], '.3f')}",
+            )
+        )
+    finally:
+        if own_cpus:
+            os.sched_setaffinity(0, own_cpus)
+        for process, _ in processes:
+            process.terminate()
+            process.wait(10)
+    return rows
+
+
+def _pin(*server_pids: int) -> set[int]:
+    """Servers on one CPU, the load generator on another, so the servers share one CPU's
+    conditions. Returns this process's CPUs to restore (empty when there is nothing to pin)."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) < 2:
+        return set()
+    for pid in server_pids:
+        os.sched_setaffinity(pid, {cpus[-1]})
+    os.sched_setaffinity(0, {cpus[0]})
+    return set(cpus)
+
+
+def _rows(label: str, measured: dict[str, list[float]]) -> list[Row]:
+    return [
+        Row(
+            name=f"{label}: bare app, req per server CPU-s",
+            value=statistics.median(measured["base"]),
+            unit="req/s",
+            ratio=1.0,
+        ),
+        Row(
+            name=f"{label}: with UnitContextMiddleware",
+            value=statistics.median(measured["other"]),
+            unit="req/s",
+            ratio=statistics.median(measured["cpu"]),
+            baseline="same app without the middleware, same rounds",
+            target=f">= {TARGET:.2f}x",
+            note=f"rounds {_listed(measured['cpu'], '.3f')}; wall req/s ratio under equal "
+            f"load {statistics.median(measured['wall']):.3f}",
+        ),
+    ]
+
+
+def _listed(values: list[float], spec: str) -> str:
+    return ", ".join(format(value, spec) for value in values)
+
+
+if __name__ == "__main__":
+    print_rows("bench_starlette", run())
