@@ -126,6 +126,28 @@ def test_a_generator_making_invalid_ids_is_refused_at_start_up() -> None:
         UnitContextMiddleware(app, generate_conversation_id=lambda: "has space")
 
 
+async def test_a_generator_failing_at_run_time_leaves_the_request_without_an_id(
+    make_provider, of_client, sink
+) -> None:
+    calls = iter(["gen-ok"])
+
+    def flaky() -> str:
+        return next(calls)  # StopIteration after the start-up check
+
+    provider = make_provider(EXPERIMENT_FLAGS)
+    middleware = Middleware(
+        UnitContextMiddleware, provider=provider, generate_conversation_id=flaky
+    )
+    app = isolation_app(of_client(provider), {}, [middleware])
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as http:
+        response = await http.get("/units")
+
+    assert response.status_code == 200
+    assert response.json()["units"] == {}
+    assert [g["source"] for g in sink.guardrails("invalid_unit_id")] == ["generate_conversation_id"]
+
+
 async def test_other_scopes_pass_through_untouched() -> None:
     received: list[dict[str, Any]] = []
 

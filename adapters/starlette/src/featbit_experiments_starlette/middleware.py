@@ -117,8 +117,10 @@ class UnitContextMiddleware:
                 await _refuse(invalid[0], scope, receive, send)
                 return
         if self._generate is not None and "conversation" not in ids:
-            ids["conversation"] = generated = self._generate()
-            send = self._echoing(send, generated.encode("latin-1"))
+            generated = self._new_conversation_id()
+            if generated is not None:
+                ids["conversation"] = generated
+                send = self._echoing(send, generated.encode("latin-1"))
         if self._check_propagation:
             self._check_propagation = False
             check_propagation()
@@ -159,6 +161,25 @@ class UnitContextMiddleware:
             finally:
                 if assignments and span.is_recording():
                     span.set_attributes(telemetry.experiment_attributes(assignments))
+
+    def _new_conversation_id(self) -> str | None:
+        """A generated conversation ID, checked like a client's; None (and a guardrail) when
+        the generator fails, so a broken generator never turns into a 500."""
+        assert self._generate is not None
+        try:
+            generated = self._generate()
+            problem = self.units["conversation"].problem_with(generated)
+        except Exception as error:
+            problem = f"generate_conversation_id failed: {type(error).__name__}"
+        if problem is None:
+            return generated
+        self._events.guardrail(
+            Guardrail.INVALID_UNIT_ID,
+            f"{problem}; no conversation ID generated",
+            assignmentUnit="conversation",
+            source="generate_conversation_id",
+        )
+        return None
 
     def _report(self, invalid: Sequence[InvalidId]) -> None:
         for item in invalid:
