@@ -24,7 +24,7 @@ ordinary flag is protected here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeAlias
 
 from openfeature.evaluation_context import EvaluationContext
@@ -35,6 +35,7 @@ from opentelemetry import trace
 from . import event_schema as schema
 from . import metadata_keys as meta
 from . import telemetry_names as names
+from .assignment import Assignment
 from .privacy import Privacy, unit_id_from_context_id
 from .units import STANDARD_UNITS, Unit
 
@@ -173,3 +174,39 @@ class GuardrailSpanEvents:
             else:
                 attributes[names.GUARDRAIL_ATTRIBUTE_PREFIX + field] = value
         return attributes
+
+
+def experiment_attributes(
+    assignments: Iterable[Assignment],
+    protect: Callable[[str], str | None] | None = None,
+) -> dict[str, Any]:
+    """Span attributes for the experiments evaluated under one span (a request, a turn).
+
+    Parallel arrays ``experiment.keys`` / ``.variants`` / ``.units`` list each distinct
+    (experiment, variant, unit) once, so a unit that switched variants shows both. When exactly
+    one is present the scalar ``experiment.*`` attributes are set too, with the unit ID passed
+    through ``protect`` (the privacy setting; None leaves the ID out).
+    """
+    distinct: dict[tuple[str, str, str], Assignment] = {}
+    for assignment in assignments:
+        distinct.setdefault(
+            (assignment.experiment_key, assignment.variant, assignment.unit), assignment
+        )
+    if not distinct:
+        return {}
+    attributes: dict[str, Any] = {
+        names.EXPERIMENT_KEYS: [key for key, _, _ in distinct],
+        names.EXPERIMENT_VARIANTS: [variant for _, variant, _ in distinct],
+        names.EXPERIMENT_UNITS: [unit for _, _, unit in distinct],
+    }
+    if len(distinct) == 1:
+        [only] = distinct.values()
+        attributes[names.EXPERIMENT_KEY] = only.experiment_key
+        attributes[names.EXPERIMENT_VARIANT] = only.variant
+        attributes[names.EXPERIMENT_UNIT] = only.unit
+        if only.experiment.run_id:
+            attributes[names.EXPERIMENT_RUN_ID] = only.experiment.run_id
+        unit_id = only.unit_key.value if protect is None else protect(only.unit_key.value)
+        if unit_id is not None:
+            attributes[names.EXPERIMENT_UNIT_ID] = unit_id
+    return attributes

@@ -19,6 +19,7 @@ from opentelemetry.util.types import AttributeValue
 
 from featbit_experiments import telemetry_names as names
 from featbit_experiments.assignment import Assignment
+from featbit_experiments.telemetry import experiment_attributes
 
 from .turn_context import TurnContext
 
@@ -167,18 +168,8 @@ class TurnSpans:
     def _put_experiments(
         self, attributes: dict[str, AttributeValue], assignments: Sequence[Assignment]
     ) -> None:
-        unique = _unique_by_experiment(assignments)
-        attributes[names.EXPERIMENT_KEYS] = [a.experiment_key for a in unique]
-        attributes[names.EXPERIMENT_VARIANTS] = [a.variant for a in unique]
-        attributes[names.EXPERIMENT_UNITS] = [a.unit for a in unique]
-        if len(unique) == 1:
-            only = unique[0]
-            attributes[names.EXPERIMENT_KEY] = only.experiment_key
-            attributes[names.EXPERIMENT_VARIANT] = only.variant
-            attributes[names.EXPERIMENT_UNIT] = only.unit
-            self._put_id(attributes, names.EXPERIMENT_UNIT_ID, only.unit_key.value)
-            if only.experiment.run_id:
-                attributes[names.EXPERIMENT_RUN_ID] = only.experiment.run_id
+        protect = None if self._privacy is None else self._privacy.protect
+        attributes.update(experiment_attributes(assignments, protect))
 
     def _put_id(self, attributes: dict[str, AttributeValue], name: str, value: str) -> None:
         protected = value if self._privacy is None else self._privacy.protect(value)
@@ -237,8 +228,3 @@ def _response_model(response: LLMResult) -> str | None:
     return None
 
 
-def _unique_by_experiment(assignments: Sequence[Assignment]) -> list[Assignment]:
-    seen: dict[str, Assignment] = {}
-    for assignment in assignments:
-        seen.setdefault(assignment.experiment_key, assignment)
-    return list(seen.values())

@@ -22,6 +22,7 @@ from starlette.types import Scope
 from featbit_experiments import telemetry_names as names
 from featbit_experiments.assignment import Assignment
 from featbit_experiments.privacy import Privacy
+from featbit_experiments.telemetry import experiment_attributes
 from featbit_experiments.units import UnitCatalog
 
 _INSTRUMENTATION = "featbit_experiments_starlette"
@@ -85,15 +86,10 @@ class RequestTelemetry:
                 attributes[name] = shown
         return attributes
 
-    @staticmethod
-    def experiment_attributes(assignments: Iterable[Assignment]) -> dict[str, Any]:
-        """Parallel arrays of the experiments evaluated, each (key, variant, unit) once."""
-        seen = dict.fromkeys((a.experiment_key, a.variant, a.unit) for a in assignments)
-        return {
-            names.EXPERIMENT_KEYS: [key for key, _, _ in seen],
-            names.EXPERIMENT_VARIANTS: [variant for _, variant, _ in seen],
-            names.EXPERIMENT_UNITS: [unit for _, _, unit in seen],
-        }
+    def experiment_attributes(self, assignments: Iterable[Assignment]) -> dict[str, Any]:
+        """The experiments evaluated during the request (see the core's helper)."""
+        protect = None if self._privacy is None else self._privacy.protect
+        return experiment_attributes(assignments, protect)
 
     @contextmanager
     def own_span(self, tracer: Tracer, scope: Scope) -> Iterator[Span]:
