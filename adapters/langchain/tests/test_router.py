@@ -190,6 +190,8 @@ def test_metadata_and_configurable_disagreeing_leave_the_id_out_and_record_guard
 def contextvars_propagator() -> Iterator[None]:
     api.set_transaction_context_propagator(ContextVarsTransactionContextPropagator())
     yield
+    # The propagator's ContextVar is class-level and outlives the test: empty it.
+    api.set_transaction_context(EvaluationContext())
     api.clear_transaction_context_propagator()
 
 

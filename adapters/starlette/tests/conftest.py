@@ -12,6 +12,7 @@ import pytest
 import uvicorn
 from featbit_experiments_starlette import use_contextvars_propagator
 from openfeature import api
+from openfeature.evaluation_context import EvaluationContext
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -28,7 +29,9 @@ Serve = Callable[[ASGIApp], str]
 def propagator() -> Iterator[None]:
     """OpenFeature's contextvars propagator, installed as an application would at start-up."""
     use_contextvars_propagator()
+    api.set_transaction_context(EvaluationContext())  # nothing left over from other tests
     yield
+    api.set_transaction_context(EvaluationContext())
     api.clear_transaction_context_propagator()
 
 
