@@ -1,44 +1,55 @@
-"""Minimal end-to-end run on embedded defaults: offline FeatBit bootstrap file, unit policy
-file, events to the console. Shows conversation-level assignment staying stable across turns
-and a turn without a conversation ID getting the default plus a guardrail."""
+"""``python -m examples.support_assistant``: the end-to-end demo (``make demo``).
+
+Options: ``--conversations N`` (default 300, or ``DEMO_CONVERSATIONS``), ``--concurrency``,
+``--seed``, ``--out DIR``; the environment variables of ``examples/_settings.py`` point it at
+a FeatBit server and Redis. Exits 1 when a conversation failed or the audit found units with
+mixed variants or outcomes that do not join, 2 for bad settings.
+"""
 
 from __future__ import annotations
 
+import argparse
+import os
+import sys
+from dataclasses import replace
 from pathlib import Path
 
-from openfeature import api
-from openfeature.evaluation_context import EvaluationContext
-from openfeature.track import TrackingEventDetails
-
-from featbit_experiments import FeatBitProvider, InMemorySink, load_policy
-
-DATA = Path(__file__).resolve().parent.parent / "data"
-FLAG = "support-retrieval-test"
+from .._settings import Settings, SettingsError
+from .demo import DemoOptions, run
 
 
-def main() -> None:
-    sink = InMemorySink()
-    provider = FeatBitProvider.offline(
-        DATA / "flags.json", policy=load_policy(DATA / "policy.toml"), sinks=[sink]
+def main(argv: list[str] | None = None) -> int:
+    defaults = DemoOptions()
+    parser = argparse.ArgumentParser(prog="python -m examples.support_assistant")
+    parser.add_argument(
+        "--conversations",
+        type=int,
+        default=int(os.environ.get("DEMO_CONVERSATIONS", defaults.conversations)),
     )
-    api.set_provider_and_wait(provider)
-    client = api.get_client()
-    print(f"{'conversation':14} {'turn':>4}  {'variant':22} reason")
-    for n in range(6):
-        conversation = f"conv-{n:03d}"
-        for turn in range(1, 4):
-            context = EvaluationContext(
-                "user-142", {"conversationId": conversation, "userId": "user-142"}
-            )
-            details = client.get_string_details(FLAG, "control", context)
-            print(f"{conversation:14} {turn:>4}  {details.value:22} {details.reason}")
-        client.track("resolved_without_escalation", context, TrackingEventDetails(value=1.0))
-    missing = client.get_string_details(FLAG, "control", EvaluationContext("user-142"))
-    print(f"\nno conversation ID -> {missing.value!r} ({missing.error_code})")
-    for event in sink.guardrails():
-        print(f"guardrail {event['guardrail']}: {event['message']}")
-    api.shutdown()
+    parser.add_argument("--concurrency", type=int, default=defaults.concurrency)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--out", type=Path, help="output directory (default: out/, EXAMPLES_OUT)")
+    args = parser.parse_args(argv)
+    if args.conversations < 1 or args.concurrency < 1:
+        parser.error("--conversations and --concurrency must be at least 1")
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.out is not None:
+        settings = replace(settings, out_dir=args.out)
+    options = DemoOptions(
+        conversations=args.conversations,
+        concurrency=args.concurrency,
+        seed=args.seed,
+        settings=settings,
+    )
+    result = run(options)
+    audit = result.audit
+    clean = audit.mixed.units == 0 and audit.join.rate == 1.0
+    return 0 if clean and not result.tally.failed_conversations else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
