@@ -122,8 +122,11 @@ class ExampleRun:
     def close(self) -> None:
         """Unregister and shut down the provider, then close the event and span files."""
         if self._provider is not None:
-            api.set_provider(NoOpProvider(), domain=self.domain)
+            # Shut down here, before unregistering: OpenFeature shuts a replaced provider down
+            # on a thread of its own, and the FeatBit client must have flushed its insights
+            # (and the sinks their events) before this returns.
             self._provider.shutdown()
+            api.set_provider(NoOpProvider(), domain=self.domain)
             self._provider = None
         if self._sink is not None:
             self._sink.close()
@@ -152,4 +155,6 @@ def _cli_options(options: AuditOptions) -> str:
         text += f" --primary-metric {options.primary_metric}"
     for metric in options.guardrail_metrics:
         text += f" --guardrail-metric {metric}"
+    if options.control:
+        text += f" --control {options.control}"
     return text

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from featbit_experiments import (
@@ -59,11 +60,19 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class FeatBitServer:
-    """A FeatBit server to connect to instead of the bootstrap file."""
+    """A FeatBit server to connect to instead of the bootstrap file.
+
+    Args:
+        env_secret: The environment's server-side secret.
+        streaming_url: The evaluation server's WebSocket base URL.
+        event_url: Where insights (exposures and metrics) are sent.
+        config_options: Extra ``fbclient.config.Config`` options (timeouts, proxies).
+    """
 
     env_secret: str
     streaming_url: str
     event_url: str
+    config_options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -103,7 +112,8 @@ class Settings:
                     f"{', '.join(sorted(given))} set but {', '.join(missing)} missing: set all "
                     "three to use a FeatBit server, or none for the offline bootstrap file"
                 )
-            featbit = FeatBitServer(*(given[name] for name in _FEATBIT_VARIABLES))
+            secret, streaming_url, event_url = (given[name] for name in _FEATBIT_VARIABLES)
+            featbit = FeatBitServer(secret, streaming_url, event_url)
         out = env.get("EXAMPLES_OUT", "").strip()
         return cls(
             featbit=featbit,
@@ -136,6 +146,7 @@ class Settings:
             policy=policy,
             sinks=sinks,
             store=store,
+            **self.featbit.config_options,
         )
 
     def describe(self) -> list[str]:

@@ -2,8 +2,7 @@
 
 Options: ``--conversations N`` (default 300, or ``DEMO_CONVERSATIONS``), ``--concurrency``,
 ``--seed``, ``--out DIR``; the environment variables of ``examples/_settings.py`` point it at
-a FeatBit server and Redis. Exits 1 when a conversation failed or the audit found units with
-mixed variants or outcomes that do not join, 2 for bad settings.
+a FeatBit server and Redis. Exit codes as in ``examples/_cli.py``.
 """
 
 from __future__ import annotations
@@ -11,10 +10,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import replace
-from pathlib import Path
 
-from .._settings import Settings, SettingsError
+from .._cli import add_common_arguments, exit_code, run_main
+from .._settings import Settings
 from .demo import DemoOptions, run
 
 
@@ -25,30 +23,30 @@ def main(argv: list[str] | None = None) -> int:
         "--conversations",
         type=int,
         default=int(os.environ.get("DEMO_CONVERSATIONS", defaults.conversations)),
+        help="simulated conversations (default 300, or DEMO_CONVERSATIONS)",
     )
-    parser.add_argument("--concurrency", type=int, default=defaults.concurrency)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--out", type=Path, help="output directory (default: out/, EXAMPLES_OUT)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=defaults.concurrency,
+        help=f"conversations in flight at once (default {defaults.concurrency})",
+    )
+    add_common_arguments(parser, seed=defaults.seed)
     args = parser.parse_args(argv)
     if args.conversations < 1 or args.concurrency < 1:
         parser.error("--conversations and --concurrency must be at least 1")
-    try:
-        settings = Settings.from_env()
-    except SettingsError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if args.out is not None:
-        settings = replace(settings, out_dir=args.out)
-    options = DemoOptions(
-        conversations=args.conversations,
-        concurrency=args.concurrency,
-        seed=args.seed,
-        settings=settings,
-    )
-    result = run(options)
-    audit = result.audit
-    clean = audit.mixed.units == 0 and audit.join.rate == 1.0
-    return 0 if clean and not result.tally.failed_conversations else 1
+
+    def demo(settings: Settings) -> int:
+        options = DemoOptions(
+            conversations=args.conversations,
+            concurrency=args.concurrency,
+            seed=args.seed,
+            settings=settings,
+        )
+        result = run(options)
+        return exit_code(result.audit, result.tally.failed_conversations)
+
+    return run_main(args, demo)
 
 
 if __name__ == "__main__":

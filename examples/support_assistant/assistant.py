@@ -23,8 +23,8 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 from openfeature.client import OpenFeatureClient
 
+from .._chance import draw
 from .._chat_model import scripted
-from .world import draw
 
 __all__ = [
     "CONTROL",

@@ -20,9 +20,9 @@ from typing import Any
 
 import httpx
 
+from .._chance import draw
 from .._progress import Progress
 from .assistant import TOPICS, is_answer
-from .world import draw
 
 __all__ = ["Conversation", "Tally", "drive", "plan"]
 
