@@ -2,7 +2,8 @@
 and an exit code that says whether the audit found the units in agreement.
 
 Exit codes: 0 when the run's audit shows no unit with mixed variants and every outcome joined
-its exposure, 1 when it does not (or a simulated request failed), 2 for bad settings.
+its exposure, 1 when it does not (or a simulated request failed), 2 for settings that do not
+work.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from featbit_experiments import ConfigurationError
 from featbit_experiments.audit import ExperimentAudit
 
 from ._settings import Settings, SettingsError
@@ -38,12 +40,14 @@ def exit_code(audit: ExperimentAudit, failures: int = 0) -> int:
 
 
 def run_main(args: argparse.Namespace, run: Callable[[Settings], int]) -> int:
-    """Build the settings (environment, then ``--out``) and call ``run`` with them."""
+    """Build the settings (environment, then ``--out``) and call ``run`` with them; a setting
+    that does not work (a half-set FeatBit configuration, a server that never syncs, a broken
+    policy or bootstrap file) is one line on stderr, not a traceback."""
     try:
         settings = Settings.from_env()
-    except SettingsError as error:
+        if args.out is not None:
+            settings = replace(settings, out_dir=args.out)
+        return run(settings)
+    except (SettingsError, ConfigurationError) as error:
         print(f"error: {error}", file=sys.stderr)
         return SETTINGS_ERROR
-    if args.out is not None:
-        settings = replace(settings, out_dir=args.out)
-    return run(settings)

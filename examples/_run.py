@@ -17,6 +17,7 @@ from typing import TextIO
 
 from openfeature import api
 from openfeature.client import OpenFeatureClient
+from openfeature.exception import OpenFeatureError
 from openfeature.provider.no_op_provider import NoOpProvider
 from opentelemetry.trace import TracerProvider
 
@@ -29,7 +30,7 @@ from featbit_experiments.audit import (
     render_table,
 )
 
-from ._settings import Settings, shown_path
+from ._settings import Settings, SettingsError, shown_path
 from ._tracing import SpanOutput
 
 __all__ = ["ExampleFiles", "ExampleRun"]
@@ -88,6 +89,12 @@ class ExampleRun:
                 self.settings.spans, self.files.spans, f"featbit-examples.{self.example}"
             )
             api.set_provider_and_wait(self._provider, domain=self.domain)
+        except OpenFeatureError as error:
+            self.close()
+            raise SettingsError(
+                f"the FeatBit provider is not ready ({error.error_message}); check the "
+                "FEATBIT_* variables, or unset them to use the offline bootstrap file"
+            ) from error
         except BaseException:
             self.close()
             raise
