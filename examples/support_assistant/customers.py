@@ -103,7 +103,8 @@ async def drive(
             async with gate:
                 try:
                     await _converse(http, conversation, seed, tally)
-                except (_Failed, httpx.HTTPError):
+                except (_Failed, httpx.HTTPError, ValueError, KeyError):
+                    # A refused request or an unreadable answer ends this conversation only.
                     tally.failed_conversations += 1
                 tally.conversations += 1
                 if progress is not None:

@@ -96,9 +96,7 @@ def run(options: DemoOptions, out: TextIO | None = None, err: TextIO | None = No
             )
             out.flush()
             tally = Tally()
-            progress = Progress(
-                len(conversations), "conversations", detail=lambda: tally.line(), stream=err
-            )
+            progress = Progress(len(conversations), "conversations", detail=tally.line, stream=err)
             tally = asyncio.run(
                 drive(
                     server.url,
