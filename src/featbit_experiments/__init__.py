@@ -6,6 +6,7 @@ from .continuity import AssignmentStore, InMemoryStore, RedisStore
 from .errors import BootstrapError, ConfigurationError, PolicyError
 from .exposures import ExposureRecorder, RecordedVariant, RedisSeenKeys, SeenKeys
 from .guardrails import EventSink, Guardrail, InMemorySink, LoggingSink
+from .insights import BoundedEventProcessor, InsightCounts
 from .outcomes import OutcomeRecorder
 from .policy import Experiment, Metric, RollbackMode, UnitPolicy
 from .policy_file import load_policy
@@ -21,6 +22,7 @@ __all__ = [
     "Assignment",
     "AssignmentStore",
     "BootstrapError",
+    "BoundedEventProcessor",
     "ConfigurationError",
     "EvaluationTelemetry",
     "EventSink",
@@ -31,6 +33,7 @@ __all__ = [
     "GuardrailSpanEvents",
     "InMemorySink",
     "InMemoryStore",
+    "InsightCounts",
     "JsonLinesSink",
     "LoggingSink",
     "Metric",

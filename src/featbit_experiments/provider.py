@@ -31,6 +31,7 @@ from .continuity import AssignmentLedger, AssignmentStore, InMemoryStore
 from .errors import BootstrapError
 from .exposures import ExposureRecorder, SeenKeys
 from .guardrails import EventFanout, EventSink, LoggingSink
+from .insights import BoundedEventProcessor
 from .outcomes import OutcomeRecorder
 from .policy import UnitPolicy
 from .privacy import Privacy, id_fields_of
@@ -179,8 +180,12 @@ class FeatBitProvider(AbstractProvider):
 
         The client is created without blocking; :meth:`initialize` (called by OpenFeature's
         ``set_provider``) waits up to ``ready_timeout`` for the first sync. Extra keyword
-        arguments go to ``fbclient.config.Config``.
+        arguments go to ``fbclient.config.Config``; insight events go through a
+        :class:`~featbit_experiments.insights.BoundedEventProcessor` unless
+        ``event_processor_imp`` says otherwise (fbclient's own holds events without bound
+        while the insights endpoint fails).
         """
+        config_options.setdefault("event_processor_imp", BoundedEventProcessor)
         config = Config(env_secret, event_url, streaming_url, **config_options)
         client = FBClient(config, start_wait=0)
         return cls(

@@ -1,0 +1,220 @@
+"""FeatBit insight delivery with bounded memory and a bounded shutdown.
+
+``fbclient``'s ``DefaultEventProcessor`` (1.2.1) bounds only its inbox (``events_max_in_queue``):
+its dispatcher moves each event on into a buffer and into up to five flush workers, each holding
+every event it took, and none of those is bounded. When the insights endpoint fails or is slow,
+events pile up there for as long as evaluations go on (measured: 60,000 evaluations at 16k/s with
+the endpoint answering 500 left all 60,000 events held, and ``FBClient.stop()`` then blocked for
+84 s retrying them). A batch that still fails after the sender's retry is dropped.
+
+:class:`BoundedEventProcessor` is a drop-in replacement (``Config(event_processor_imp=
+BoundedEventProcessor)``; :meth:`FeatBitProvider.connect` uses it by default):
+
+* at most ``events_max_in_queue`` events are held, queued or being sent; beyond that a new event
+  is dropped and counted, and the evaluating thread never waits (``send_event`` is one short lock
+  and an append);
+* a batch that fails after the sender's retries goes back to the head of the queue and delivery
+  backs off (doubling up to ``max_backoff``), so an outage loses nothing that fits the bound and
+  the backlog arrives when the endpoint recovers;
+* ``stop()`` delivers what it can within ``shutdown_timeout`` and counts the rest as dropped.
+
+It moves ``fbclient``'s events and nothing else: no flag evaluation, no policy.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+logger = logging.getLogger("featbit_experiments")
+
+#: Events per POST, as ``fbclient`` sends them.
+BATCH_SIZE = 50
+#: Threads posting batches at once, as ``fbclient``'s flush workers.
+DEFAULT_WORKERS = 5
+DEFAULT_MAX_BACKOFF = 30.0
+DEFAULT_SHUTDOWN_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class InsightCounts:
+    """What happened to the insight events (flag evaluations, metrics) handed to the processor.
+
+    ``accepted == delivered + pending + dropped_at_stop`` once in-flight posts have settled;
+    ``dropped_full`` were refused on arrival because the bound was reached.
+    """
+
+    accepted: int
+    delivered: int
+    pending: int
+    dropped_full: int
+    dropped_at_stop: int
+    failed_posts: int
+
+    @property
+    def dropped(self) -> int:
+        return self.dropped_full + self.dropped_at_stop
+
+
+class BoundedEventProcessor:
+    """An ``fbclient`` event processor whose held events never exceed ``events_max_in_queue``.
+
+    ``fbclient`` calls it as ``event_processor_imp(config, sender)``; bind the keyword options
+    with ``functools.partial``.
+
+    Args:
+        config: The ``fbclient`` ``Config`` (``events_max_in_queue``, ``events_flush_interval``
+            and ``events_uri`` are read).
+        sender: ``fbclient``'s HTTP sender, which retries each POST ``events_max_retries`` times.
+        workers: Threads posting batches at once.
+        max_backoff: Longest pause, in seconds, between attempts while the endpoint fails.
+        shutdown_timeout: How long :meth:`stop` keeps delivering before dropping the rest.
+    """
+
+    def __init__(
+        self,
+        config: Any,
+        sender: Any,
+        *,
+        workers: int = DEFAULT_WORKERS,
+        max_backoff: float = DEFAULT_MAX_BACKOFF,
+        shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+    ) -> None:
+        self.capacity = max(1, int(config.events_max_in_queue))
+        self._uri = str(config.events_uri)
+        self._interval = float(config.events_flush_interval)
+        self._sender = sender
+        self._max_backoff = max(max_backoff, self._interval)
+        self._shutdown_timeout = shutdown_timeout
+        self._pending: deque[Any] = deque()
+        self._in_flight = 0
+        self._ready = threading.Condition(threading.Lock())
+        self._flush_due = False
+        self._backoff = 0.0
+        self._resume_at = 0.0
+        self._stopping = False
+        self._deadline = 0.0
+        self._accepted = self._delivered = self._dropped_full = 0
+        self._dropped_at_stop = self._failed_posts = 0
+        self._threads = [
+            threading.Thread(target=self._work, name=f"featbit-insights-{n}", daemon=True)
+            for n in range(max(1, workers))
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    # -- fbclient's EventProcessor ------------------------------------------------------
+
+    def send_event(self, event: Any) -> None:
+        """Queue one event, or drop it when the bound is reached; never blocks."""
+        if event is None or not event.is_send_event:
+            return
+        with self._ready:
+            if self._stopping or len(self._pending) + self._in_flight >= self.capacity:
+                self._dropped_full += 1
+                return
+            self._pending.append(event)
+            self._accepted += 1
+            if len(self._pending) == BATCH_SIZE:
+                self._ready.notify()
+
+    def flush(self) -> None:
+        """Send what is queued now rather than at the next interval (asynchronously)."""
+        with self._ready:
+            self._flush_due = True
+            self._ready.notify_all()
+
+    def stop(self) -> None:
+        """Deliver what can be delivered within ``shutdown_timeout``; drop and count the rest."""
+        with self._ready:
+            if self._stopping:
+                return
+            self._stopping = True
+            self._deadline = time.monotonic() + self._shutdown_timeout
+            self._ready.notify_all()
+        for thread in self._threads:
+            thread.join(max(0.0, self._deadline - time.monotonic()) + 0.1)
+        with self._ready:
+            self._dropped_at_stop += len(self._pending)
+            self._pending.clear()
+        try:
+            self._sender.stop()
+        except Exception:
+            logger.exception("FeatBit insight sender failed to stop")
+
+    # -- observation --------------------------------------------------------------------
+
+    def counts(self) -> InsightCounts:
+        with self._ready:
+            return InsightCounts(
+                accepted=self._accepted,
+                delivered=self._delivered,
+                pending=len(self._pending) + self._in_flight,
+                dropped_full=self._dropped_full,
+                dropped_at_stop=self._dropped_at_stop,
+                failed_posts=self._failed_posts,
+            )
+
+    # -- delivery -----------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            self._settle(batch, self._post(batch))
+
+    def _next_batch(self) -> list[Any] | None:
+        """Wait until a batch is due (full, flush interval, flush(), stop) and take it."""
+        with self._ready:
+            while True:
+                now = time.monotonic()
+                if self._stopping and (not self._pending or now >= self._deadline):
+                    return None
+                if now < self._resume_at:
+                    wait = self._resume_at - now
+                    if self._stopping:
+                        wait = min(wait, self._deadline - now)
+                    self._ready.wait(wait)
+                    continue
+                due = self._flush_due or self._stopping or len(self._pending) >= BATCH_SIZE
+                if self._pending and due:
+                    size = min(BATCH_SIZE, len(self._pending))
+                    batch = [self._pending.popleft() for _ in range(size)]
+                    self._in_flight += size
+                    if not self._pending:
+                        self._flush_due = False
+                    return batch
+                if not self._ready.wait(self._interval):
+                    self._flush_due = True
+
+    def _post(self, batch: list[Any]) -> bool:
+        try:
+            body = json.dumps([event.to_json_dict() for event in batch])
+            # With fetch_response, fbclient's sender returns the body (a str) only on a 200.
+            return self._sender.postJson(self._uri, body, fetch_response=True) is not None
+        except Exception:
+            logger.exception("FeatBit insight batch could not be sent")
+            return False
+
+    def _settle(self, batch: list[Any], delivered: bool) -> None:
+        with self._ready:
+            self._in_flight -= len(batch)
+            if delivered:
+                self._delivered += len(batch)
+                self._backoff = 0.0
+                self._resume_at = 0.0
+                return
+            self._failed_posts += 1
+            if self._stopping and time.monotonic() >= self._deadline:
+                self._dropped_at_stop += len(batch)
+                return
+            self._pending.extendleft(reversed(batch))
+            self._backoff = min(self._max_backoff, max(self._interval, self._backoff * 2))
+            self._resume_at = time.monotonic() + self._backoff
+            self._ready.notify_all()
