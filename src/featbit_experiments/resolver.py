@@ -90,6 +90,7 @@ class FlagResolver:
         self.events = events
         self._views: dict[str, FlagView] = {}
         self._views_lock = threading.Lock()
+        self._plans: dict[str, tuple[int, Declaration | Refusal | None, str | None]] = {}
         self.assignment_listeners: list[AssignmentListener] = []
         #: Keeps units on their first variation (set by the provider); None asks FeatBit always.
         self.ledger: AssignmentLedger | None = None
@@ -135,22 +136,45 @@ class FlagResolver:
         return view
 
     def declaration(self, view: FlagView) -> Declaration | Refusal | None:
-        return self.policy.declaration_for(view.key, view.tags)
+        """The policy's word on a flag version, computed once per version."""
+        return self._plan(view)[0]
+
+    def _plan(self, view: FlagView) -> tuple[Declaration | Refusal | None, str | None]:
+        """Declaration and dispatch-key mismatch message for a flag version (cached)."""
+        cached = self._plans.get(view.key)
+        if cached is not None and cached[0] == view.version:
+            return cached[1], cached[2]
+        declaration = self.policy.declaration_for(view.key, view.tags)
+        mismatch: str | None = None
+        if isinstance(declaration, Declaration):
+            unit = declaration.unit
+            mismatches = view.dispatch_mismatches(unit.attribute_names)
+            if mismatches:
+                where = ", ".join(f"{r.where} buckets on {r.dispatch_key!r}" for r in mismatches)
+                mismatch = (
+                    f"experiment {declaration.experiment.experiment_key!r} randomizes by "
+                    f"{unit.name} ({unit.attribute}) but FeatBit's {where}; refusing rather "
+                    "than bucketing on another attribute"
+                )
+        self._plans[view.key] = (view.version, declaration, mismatch)
+        return declaration, mismatch
 
     # -- the pipeline -------------------------------------------------------------------
 
     def _resolve(
         self, flag_key: str, default: Any, flag_type: FlagType, context: EvaluationContext
     ) -> FlagResolutionDetails[Any]:
-        if not self._client.initialize:
-            self.events.guardrail(
-                Guardrail.PROVIDER_NOT_READY,
-                "FeatBit data is not synced yet; serving the default",
-                flagKey=flag_key,
-            )
-            return error_result(default, ErrorCode.PROVIDER_NOT_READY, "FeatBit data not synced")
         view = self.view(flag_key)
         if view is None:
+            if not self._client.initialize:
+                self.events.guardrail(
+                    Guardrail.PROVIDER_NOT_READY,
+                    "FeatBit data is not synced yet; serving the default",
+                    flagKey=flag_key,
+                )
+                return error_result(
+                    default, ErrorCode.PROVIDER_NOT_READY, "FeatBit data not synced"
+                )
             return error_result(default, ErrorCode.FLAG_NOT_FOUND, f"flag {flag_key!r} not found")
         if not view.accepts(flag_type):
             return error_result(
@@ -158,7 +182,7 @@ class FlagResolver:
                 ErrorCode.TYPE_MISMATCH,
                 f"flag {flag_key!r} is a {view.variation_type} flag, asked for {flag_type.value}",
             )
-        declaration = self.declaration(view)
+        declaration, dispatch_mismatch = self._plan(view)
         if isinstance(declaration, Refusal):
             self.events.guardrail(declaration.guardrail, declaration.message, flagKey=flag_key)
             return error_result(default, ErrorCode.GENERAL, declaration.message)
@@ -167,7 +191,9 @@ class FlagResolver:
             return FlagResolutionDetails(value=default, reason=Reason.DISABLED)
         if declaration is None:
             return self._resolve_ordinary(view, default, flag_type, context)
-        return self._resolve_experiment(view, declaration, default, flag_type, context)
+        return self._resolve_experiment(
+            view, declaration, dispatch_mismatch, default, flag_type, context
+        )
 
     def _resolve_ordinary(
         self, view: FlagView, default: Any, flag_type: FlagType, context: EvaluationContext
@@ -216,6 +242,7 @@ class FlagResolver:
         self,
         view: FlagView,
         declaration: Declaration,
+        dispatch_mismatch: str | None,
         default: Any,
         flag_type: FlagType,
         context: EvaluationContext,
@@ -239,14 +266,8 @@ class FlagResolver:
                 **self.policy.units.known_ids(context),
             )
             return error_result(default, unit_key.error_code, unit_key.message, base_metadata)
-        mismatches = view.dispatch_mismatches(unit.attribute_names)
-        if mismatches:
-            where = ", ".join(f"{r.where} buckets on {r.dispatch_key!r}" for r in mismatches)
-            message = (
-                f"experiment {experiment.experiment_key!r} randomizes by {unit.name} "
-                f"({unit.attribute}) but FeatBit's {where}; refusing rather than bucketing "
-                "on another attribute"
-            )
+        if dispatch_mismatch is not None:
+            message = dispatch_mismatch
             self.events.guardrail(
                 Guardrail.DISPATCH_KEY_MISMATCH,
                 message,
