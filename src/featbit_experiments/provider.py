@@ -128,6 +128,7 @@ class FeatBitProvider(AbstractProvider):
         self._listening = False
         self._shut_down = False
         self._last_state: StateType | None = None
+        self._initializing = False
         self._flag_listener = _FlagChanges(self)
 
     # -- construction -------------------------------------------------------------------
@@ -213,16 +214,19 @@ class FeatBitProvider(AbstractProvider):
         (evaluations then return PROVIDER_NOT_READY defaults and READY is emitted when data
         arrives), or ProviderFatalError when the client has given up for good.
         """
+        self._initializing = True
         self._listen()
         status = self.client.update_status_provider
-        if self.client.initialize:
-            self._last_state = StateType.OK
+        try:
+            ready = self.client.initialize or status.wait_for_OKState(self._ready_timeout)
+            state = StateType.OK if ready else status.current_state.state_type
+            self._last_state = state
+        finally:
+            # From here on, state changes are reported as events (READY after a failed start,
+            # STALE on a dropped stream); the registry itself announces a successful start.
+            self._initializing = False
+        if ready:
             return
-        if status.wait_for_OKState(self._ready_timeout):
-            self._last_state = StateType.OK
-            return
-        state = status.current_state.state_type
-        self._last_state = state
         if state == StateType.OFF:
             raise ProviderFatalError("FeatBit client is off (invalid secret or stopped)")
         raise ProviderNotReadyError(
@@ -267,7 +271,7 @@ class FeatBitProvider(AbstractProvider):
     def _state_changed(self, state: State) -> None:
         kind = state.state_type
         previous, self._last_state = self._last_state, kind
-        if kind == previous:
+        if kind == previous or self._initializing:
             return
         error = state.error_track
         message = f"{error.error_type}: {error.message}" if error is not None else None
