@@ -278,11 +278,9 @@ class FlagResolver:
                 **self.policy.units.known_ids(context),
             )
             return error_result(default, ErrorCode.GENERAL, message, base_metadata)
-        other_ids = self.policy.units.known_ids(context)
+        other_ids = self.policy.units.known_ids(context, unit_key)
         user = featbit_user(
-            unit_key.value,
-            context.attributes,
-            extra={**other_ids, unit.attribute: unit_key.value, "assignmentUnit": unit.name},
+            unit_key.value, context.attributes, extra={**other_ids, "assignmentUnit": unit.name}
         )
         served = self.assign(view, declaration, unit_key, user)
         if isinstance(served, FlagResolutionDetails):

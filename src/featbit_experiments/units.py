@@ -204,11 +204,12 @@ class UnitCatalog:
                 )
         return UnitKey(unit.name, first_value, first_source)
 
-    def known_ids(self, context: EvaluationContext) -> dict[str, str]:
+    def known_ids(self, context: EvaluationContext, read: UnitKey | None = None) -> dict[str, str]:
         """Every valid unit ID present in ``context``, by canonical attribute name.
 
         Used to carry the other IDs alongside an assignment (for joins and audits); invalid
         or ambiguous ones are left out here, since only the assigned unit's ID is enforced.
+        ``read`` is a unit key the caller has already read from the same context.
         """
         attributes = context.attributes
         present = {
@@ -217,6 +218,9 @@ class UnitCatalog:
         if context.targeting_key and self.targeting_key_unit is not None:
             present.add(self.targeting_key_unit)
         ids: dict[str, str] = {}
+        if read is not None:  # already read and checked by the caller: don't read it twice
+            present.discard(read.unit)
+            ids[self._units[read.unit].attribute] = read.value
         for name in present:
             unit = self._units[name]
             key = self.read(unit, context)
