@@ -18,6 +18,7 @@ from openfeature import api
 from openfeature.client import OpenFeatureClient
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.event import EventDetails, ProviderEvent
+from openfeature.exception import ProviderNotReadyError
 from openfeature.provider import ProviderStatus
 
 from featbit_experiments import Experiment, FeatBitProvider, InMemorySink, UnitPolicy
@@ -186,3 +187,41 @@ def test_a_change_pushed_after_the_reconnects_is_applied_under_load(
     assert after.exceptions == [] and after.error_codes == {}
     assert tally.by_unit[PLAIN] <= {"v1", "v2"}
     assert after.by_unit[PLAIN] == {"v2"}
+
+
+def test_a_late_server_under_load_serves_not_ready_defaults_then_its_data_and_nothing_else(
+    sink: InMemorySink,
+) -> None:
+    server = FeatBitTestServer()
+    server.set_flags([fl.flag(PLAIN, ["v1", "v2"], serve=0), fl.flag(EXPERIMENT, sorted(VARIANTS))])
+    provider = FeatBitProvider.connect(
+        server.env_secret,
+        server.streaming_url,
+        server.event_url,
+        policy=POLICY,
+        sinks=[sink],
+        ready_timeout=0.2,
+        streaming_first_retry_delay=0.05,
+        websocket=WebSocketConfig(timeout=1.0),
+    )
+    domain = f"late-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(ProviderNotReadyError):
+        api.set_provider_and_wait(provider, domain=domain)
+    client = api.get_client(domain)
+    tally = Tally()
+    try:
+        with evaluations(client, tally) as load:
+            assert wait_until(lambda: tally.served > 500)
+            server.start()
+            assert wait_until(lambda: client.get_provider_status() == ProviderStatus.READY)
+            served_at_ready = tally.served
+            assert wait_until(lambda: tally.served > served_at_ready + 500)
+            assert load.stop(timeout=30)
+    finally:
+        provider.shutdown()
+        server.close()
+    assert tally.exceptions == []
+    # Before the first sync: the caller's default with PROVIDER_NOT_READY; after it, the data.
+    # Never FLAG_NOT_FOUND, which a read racing the first sync could report.
+    assert set(tally.error_codes) == {"PROVIDER_NOT_READY"}
+    assert {"v1", "d", "default"} >= tally.by_unit[PLAIN] >= {"v1"}
