@@ -175,6 +175,10 @@ class FlagResolver:
                 return error_result(
                     default, ErrorCode.PROVIDER_NOT_READY, "FeatBit data not synced"
                 )
+            # The first sync may have landed between the two reads: look again before calling
+            # the flag unknown (FeatBit stores the data before it reports itself initialized).
+            view = self.view(flag_key)
+        if view is None:
             return error_result(default, ErrorCode.FLAG_NOT_FOUND, f"flag {flag_key!r} not found")
         if not view.accepts(flag_type):
             return error_result(
