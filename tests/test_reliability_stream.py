@@ -31,6 +31,9 @@ EXPERIMENT = "reply-style"
 VARIANTS = {"concise", "detailed"}
 POLICY = UnitPolicy([Experiment(EXPERIMENT, "conversation")])
 READY, STALE = ProviderEvent.PROVIDER_READY, ProviderEvent.PROVIDER_STALE
+#: fbclient doubles its reconnect delay on every reconnect and failed attempt (up to 60 s, reset
+#: after 60 s connected), so after a few flaps a reconnect can take seconds: wait generously.
+RECONNECT = 60.0
 
 
 class ProviderEvents:
@@ -54,7 +57,7 @@ class ProviderEvents:
         with self._changed:
             return self._counts[kind]
 
-    def wait_for(self, kind: ProviderEvent, count: int, timeout: float = 15.0) -> bool:
+    def wait_for(self, kind: ProviderEvent, count: int, timeout: float = RECONNECT) -> bool:
         with self._changed:
             return self._changed.wait_for(lambda: self._counts[kind] >= count, timeout)
 
@@ -115,7 +118,7 @@ def evaluations(client: OpenFeatureClient, tally: Tally, **options: Any) -> Load
     return Load(tally, call, acall, **options)
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 15.0) -> bool:
+def wait_until(predicate: Callable[[], bool], timeout: float = RECONNECT) -> bool:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
