@@ -152,9 +152,11 @@ def test_unsynced_client_is_provider_not_ready(sink: InMemorySink) -> None:
     client = FBClient(Config("secret", "http://127.0.0.1:9", "ws://127.0.0.1:9", offline=True), 0)
     provider = FeatBitProvider(client, sinks=[sink], owns_client=True)
     try:
-        details = provider.resolve_boolean_details("bool-flag", False, EvaluationContext("u"))
-        assert details.error_code == ErrorCode.PROVIDER_NOT_READY and details.value is False
-        assert sink.guardrails("provider_not_ready")
+        for _ in range(50):
+            details = provider.resolve_boolean_details("bool-flag", False, EvaluationContext("u"))
+            assert details.error_code == ErrorCode.PROVIDER_NOT_READY and details.value is False
+        [guardrail] = sink.guardrails("provider_not_ready")  # throttled, not one per evaluation
+        assert guardrail["suppressed"] == 0
     finally:
         provider.shutdown()
         provider.shutdown()  # idempotent

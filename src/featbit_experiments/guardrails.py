@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
@@ -149,3 +150,48 @@ class EventFanout:
 def utc_now() -> str:
     """An ISO-8601 UTC timestamp with millisecond precision and a ``Z`` suffix."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class ThrottledGuardrail:
+    """One guardrail that a condition lasting a while (a store outage, FeatBit not synced yet)
+    would otherwise record on every evaluation: recorded at most once per ``interval``
+    seconds, each record saying how many were suppressed since the last one.
+
+    Args:
+        events: Where the guardrail goes.
+        name: The guardrail's name.
+        interval: Seconds between two records while the condition lasts.
+    """
+
+    def __init__(self, events: EventFanout, name: Guardrail, interval: float) -> None:
+        self._events = events
+        self._name = name
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._next_report = 0.0
+        self._suppressed = 0
+        self.active = False
+
+    def report(self, message: str, **attributes: Any) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self.active = True
+            if now < self._next_report:
+                self._suppressed += 1
+                return
+            suppressed, self._suppressed = self._suppressed, 0
+            self._next_report = now + self._interval
+        self._events.guardrail(self._name, message, suppressed=suppressed, **attributes)
+
+    def recovered(self) -> int | None:
+        """Mark the condition over; the count of records suppressed since the last one, or
+        None when it was not active."""
+        if not self.active:
+            return None
+        with self._lock:
+            if not self.active:
+                return None
+            self.active = False
+            self._next_report = 0.0
+            suppressed, self._suppressed = self._suppressed, 0
+        return suppressed

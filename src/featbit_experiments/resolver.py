@@ -22,7 +22,7 @@ from . import metadata_keys as meta
 from .assignment import Assignment
 from .featbit_user import featbit_user
 from .flag_view import KEY_DISPATCH, FlagView, ValueParseError
-from .guardrails import EventFanout, Guardrail
+from .guardrails import EventFanout, Guardrail, ThrottledGuardrail
 from .policy import Declaration, Refusal, UnitPolicy
 from .privacy import Privacy
 from .scope import record_assignment
@@ -38,6 +38,9 @@ FEATURE_FLAGS_CATEGORY: Any = None  # set lazily from fbclient.category
 #: Key used for ordinary (non-experiment) flags when the context has no targeting key and
 #: the flag serves everyone alike, so the key cannot influence bucketing.
 ANONYMOUS_KEY = "anonymous"
+
+#: Seconds between two ``provider_not_ready`` guardrails while FeatBit is not synced.
+NOT_READY_REPORT_INTERVAL = 10.0
 
 _FEATBIT_ERRORS: Mapping[str, ErrorCode] = {
     "client not ready": ErrorCode.PROVIDER_NOT_READY,
@@ -92,6 +95,10 @@ class FlagResolver:
         self._views_lock = threading.Lock()
         self._plans: dict[str, tuple[int, Declaration | Refusal | None, str | None]] = {}
         self.assignment_listeners: list[AssignmentListener] = []
+        #: Not being synced lasts a while: one guardrail per interval, not per evaluation.
+        self._not_ready = ThrottledGuardrail(
+            events, Guardrail.PROVIDER_NOT_READY, NOT_READY_REPORT_INTERVAL
+        )
         #: Keeps units on their first variation (set by the provider); None asks FeatBit always.
         self.ledger: AssignmentLedger | None = None
         #: Applied to the unit ID in ``flag_metadata["contextId"]`` (never to FeatBit's key).
@@ -167,10 +174,8 @@ class FlagResolver:
         view = self.view(flag_key)
         if view is None:
             if not self._client.initialize:
-                self.events.guardrail(
-                    Guardrail.PROVIDER_NOT_READY,
-                    "FeatBit data is not synced yet; serving the default",
-                    flagKey=flag_key,
+                self._not_ready.report(
+                    "FeatBit data is not synced yet; serving the default", flagKey=flag_key
                 )
                 return error_result(
                     default, ErrorCode.PROVIDER_NOT_READY, "FeatBit data not synced"

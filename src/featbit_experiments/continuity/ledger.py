@@ -21,7 +21,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeAlias
@@ -31,7 +30,7 @@ from openfeature.flag_evaluation import FlagResolutionDetails
 
 from .. import event_schema as schema
 from ..flag_view import FlagView
-from ..guardrails import EventFanout, Guardrail
+from ..guardrails import EventFanout, Guardrail, ThrottledGuardrail
 from ..policy import Declaration, Experiment, RollbackMode
 from ..resolver import LEDGER_REASON, Served, error_result
 from ..units import UnitKey
@@ -264,36 +263,18 @@ class _OutageReport:
     """Rate-limits ``store_unavailable`` guardrails and logs when the store is back."""
 
     def __init__(self, events: EventFanout, interval: float) -> None:
-        self._events = events
-        self._interval = interval
-        self._lock = threading.Lock()
-        self._next_report = 0.0
-        self._suppressed = 0
-        self.active = False
+        self._throttle = ThrottledGuardrail(events, Guardrail.STORE_UNAVAILABLE, interval)
+
+    @property
+    def active(self) -> bool:
+        return self._throttle.active
 
     def report(self, error: StoreUnavailable, **attributes: Any) -> None:
-        now = time.monotonic()
-        with self._lock:
-            self.active = True
-            if now < self._next_report:
-                self._suppressed += 1
-                return
-            suppressed, self._suppressed = self._suppressed, 0
-            self._next_report = now + self._interval
-        self._events.guardrail(
-            Guardrail.STORE_UNAVAILABLE,
-            f"assignment store unavailable, evaluating on FeatBit alone: {error}",
-            suppressed=suppressed,
-            **attributes,
+        self._throttle.report(
+            f"assignment store unavailable, evaluating on FeatBit alone: {error}", **attributes
         )
 
     def recovered(self) -> None:
-        if not self.active:
-            return
-        with self._lock:
-            if not self.active:
-                return
-            self.active = False
-            self._next_report = 0.0
-            suppressed, self._suppressed = self._suppressed, 0
-        logger.warning("assignment store is back (%d outage reports suppressed)", suppressed)
+        suppressed = self._throttle.recovered()
+        if suppressed is not None:
+            logger.warning("assignment store is back (%d outage reports suppressed)", suppressed)
