@@ -110,10 +110,13 @@ def test_pushed_flag_emits_configuration_changed_with_its_key(server, sink) -> N
         server.push_flag(
             fl.flag(FLAG, ["control", "treatment"], serve=1, version=2, tags=["unit:conversation"])
         )
-        new_conversation = EvaluationContext("u-1", {"conversationId": "c-new"})
-        assert wait_until(
-            lambda: client.get_string_value(FLAG, "x", new_conversation) == "treatment"
-        )
+
+        # A fresh conversation on every poll: the ledger keeps a polled one on its first arm.
+        def new_conversation_gets_treatment() -> bool:
+            fresh = EvaluationContext("u-1", {"conversationId": f"c-{uuid.uuid4().hex[:8]}"})
+            return client.get_string_value(FLAG, "x", fresh) == "treatment"
+
+        assert wait_until(new_conversation_gets_treatment)
     finally:
         provider.shutdown()
 
