@@ -434,7 +434,7 @@ def server_absent_at_start() -> FaultRun:
     run.notes.append(
         f"the error results are the PROVIDER_NOT_READY defaults; READY {to_ready:.1f} s after "
         "the server came up (fbclient's reconnect backoff grew while it was down); "
-        f"{sink.counts['provider_not_ready']:,} provider_not_ready guardrails, one per evaluation"
+        f"{sink.counts['provider_not_ready']:,} provider_not_ready guardrails (throttled)"
     )
     return run
 
