@@ -33,7 +33,6 @@ from collections.abc import Mapping, Sequence
 from .model import (
     Action,
     Decision,
-    Effect,
     JoinSummary,
     MetricReadout,
     MetricUnitMismatch,
@@ -150,20 +149,10 @@ def decide(
             Action.SHIP,
             "ship.primary_better",
             f"{best.variant} beats {best.control} on {primary.name!r}: "
-            f"{_change(best, readout.kind != 'mean')}",
+            f"{best.describe(readout.kind != 'mean')}",
         )
     return Decision(
         Action.CONTINUE,
         "continue.no_evidence",
         f"no significant difference on {primary.name!r} yet; keep collecting",
     )
-
-
-def _change(effect: Effect, rate: bool) -> str:
-    """``+15.0 pts [+5.8, +23.8]`` for rates, ``-12.5 [-20.1, -4.9]`` for means."""
-    scale, unit, digits = (100, " pts", ".1f") if rate else (1, "", ".4g")
-    text = f"{effect.difference * scale:+{digits}}{unit}"
-    if effect.interval is not None:
-        low, high = effect.interval.low * scale, effect.interval.high * scale
-        text += f" [{low:+{digits}}, {high:+{digits}}]"
-    return text

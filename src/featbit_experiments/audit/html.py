@@ -154,7 +154,7 @@ def _metric_chart(metric: MetricReadout) -> str:
                 'stroke-width="1.5"><title>confidence interval</title></line>'
             )
     effects = "; ".join(
-        f"{e.variant} vs {e.control}: {e.difference:+.3g} ({e.verdict})" for e in metric.effects
+        f"{e.variant} vs {e.control}: {e.describe(rate)} ({e.verdict})" for e in metric.effects
     )
     direction = "higher" if metric.higher_is_better else "lower"
     title = f"{metric.metric} ({metric.role}, {metric.kind}, {direction} is better)"

@@ -181,6 +181,15 @@ class Effect:
     interval: Interval | None
     verdict: str
 
+    def describe(self, rate: bool) -> str:
+        """``+15.0 pts [+5.8, +23.8]`` for rates, ``-12.5 [-20.1, -4.9]`` for means."""
+        scale, unit, digits = (100, " pts", ".1f") if rate else (1, "", ".4g")
+        text = f"{self.difference * scale:+{digits}}{unit}"
+        if self.interval is not None:
+            low, high = self.interval.low * scale, self.interval.high * scale
+            text += f" [{low:+{digits}}, {high:+{digits}}]"
+        return text
+
 
 @dataclass(frozen=True)
 class MetricReadout:

@@ -174,13 +174,8 @@ def _interval(interval: Interval | None, rate: bool) -> str:
 
 
 def _change(effect: Effect, rate: bool) -> str:
-    """``+15.0 pts [+5.8, +23.8]`` for rates, ``-12.5 [-20.1, -4.9]`` for means."""
-    scale, unit, digits = (100, " pts", ".1f") if rate else (1, "", ".4g")
-    text = f"{effect.difference * scale:+{digits}}{unit}"
-    if effect.interval is None:
-        return text + " [n/a]"
-    low, high = effect.interval.low * scale, effect.interval.high * scale
-    return text + f" [{low:+{digits}}, {high:+{digits}}]"
+    """The effect as the table prints it: ``[n/a]`` where there is no interval."""
+    return effect.describe(rate) + ("" if effect.interval is not None else " [n/a]")
 
 
 def _primary_is_rate(audit: ExperimentAudit) -> bool:
