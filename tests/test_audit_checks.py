@@ -15,7 +15,7 @@ from featbit_experiments.audit import (
     audit_records,
     render_table,
 )
-from tests.test_audit_support import ARMS, SUPPORT, EventLogBuilder, conversation_log
+from tests.support.event_logs import ARMS, SUPPORT, EventLogBuilder, conversation_log
 
 TREATMENT = ARMS[1]
 DECIDING = AuditOptions(primary_metric="resolved", guardrail_metrics=("latency_ms",))

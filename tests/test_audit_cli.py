@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from featbit_experiments.cli import main
-from tests.test_audit_support import ARMS, SUPPORT, conversation_log
+from tests.support.event_logs import ARMS, SUPPORT, conversation_log
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = Path(sys.executable).parent / "featbit-experiments"

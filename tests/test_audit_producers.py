@@ -12,7 +12,7 @@ from openfeature.track import TrackingEventDetails
 from featbit_experiments import Experiment, JsonLinesSink, Metric, UnitPolicy
 from featbit_experiments.audit import Action, AuditOptions, ExperimentAudit, audit_file
 from tests.support import flags as fl
-from tests.test_audit_support import ARMS, SUPPORT
+from tests.support.event_logs import ARMS, SUPPORT
 
 CONVERSATIONS = 200
 TURNS = 3

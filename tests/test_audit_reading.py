@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from featbit_experiments.audit import EventLog, EventLogError, audit_file
-from tests.test_audit_support import ARMS, EventLogBuilder, conversation_log
+from tests.support.event_logs import ARMS, EventLogBuilder, conversation_log
 
 
 def test_malformed_lines_are_reported_by_number_and_the_rest_is_read(tmp_path: Path) -> None:
