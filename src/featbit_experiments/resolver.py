@@ -9,10 +9,9 @@ is recorded: no other ID is ever substituted. Nothing here raises into the calle
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
@@ -55,6 +54,15 @@ AssignmentListener = Callable[[Assignment], None]
 EvaluationListener = Callable[[str, FlagResolutionDetails[Any], EvaluationContext], None]
 
 
+class _FlagPlan(NamedTuple):
+    """One flag version as the resolver uses it: its view, the policy's declaration (or
+    refusal, or None for an ordinary flag) and any dispatch-key mismatch message."""
+
+    view: FlagView
+    declaration: Declaration | Refusal | None
+    dispatch_mismatch: str | None
+
+
 @dataclass(frozen=True)
 class Served:
     """What FeatBit (or a remembered assignment) served: a variation and FeatBit's reason."""
@@ -91,9 +99,7 @@ class FlagResolver:
         self._category = _flag_category()
         self.policy = policy
         self.events = events
-        self._views: dict[str, FlagView] = {}
-        self._views_lock = threading.Lock()
-        self._plans: dict[str, tuple[int, Declaration | Refusal | None, str | None]] = {}
+        self._plans: dict[str, _FlagPlan] = {}
         self.assignment_listeners: list[AssignmentListener] = []
         #: Not being synced lasts a while: one guardrail per interval, not per evaluation.
         self._not_ready = ThrottledGuardrail(
@@ -130,27 +136,20 @@ class FlagResolver:
 
     def view(self, flag_key: str) -> FlagView | None:
         """The current view of a flag, or None when FeatBit does not know it."""
+        plan = self._plan(flag_key)
+        return None if plan is None else plan.view
+
+    def _plan(self, flag_key: str) -> _FlagPlan | None:
+        """The flag's view and what the policy says of it, computed once per flag version
+        (a plain dict replace is atomic, so concurrent evaluations need no lock)."""
         flag = self._storage.get(self._category, flag_key)
         if not flag:
             return None
         version = int(flag.get("timestamp") or 0)
-        cached = self._views.get(flag_key)
-        if cached is not None and cached.version == version:
+        cached = self._plans.get(flag_key)
+        if cached is not None and cached.view.version == version:
             return cached
         view = FlagView.of(flag)
-        with self._views_lock:
-            self._views[flag_key] = view
-        return view
-
-    def declaration(self, view: FlagView) -> Declaration | Refusal | None:
-        """The policy's word on a flag version, computed once per version."""
-        return self._plan(view)[0]
-
-    def _plan(self, view: FlagView) -> tuple[Declaration | Refusal | None, str | None]:
-        """Declaration and dispatch-key mismatch message for a flag version (cached)."""
-        cached = self._plans.get(view.key)
-        if cached is not None and cached[0] == view.version:
-            return cached[1], cached[2]
         declaration = self.policy.declaration_for(view.key, view.tags)
         mismatch: str | None = None
         if isinstance(declaration, Declaration):
@@ -163,16 +162,17 @@ class FlagResolver:
                     f"{unit.name} ({unit.attribute}) but FeatBit's {where}; refusing rather "
                     "than bucketing on another attribute"
                 )
-        self._plans[view.key] = (view.version, declaration, mismatch)
-        return declaration, mismatch
+        plan = _FlagPlan(view, declaration, mismatch)
+        self._plans[flag_key] = plan
+        return plan
 
     # -- the pipeline -------------------------------------------------------------------
 
     def _resolve(
         self, flag_key: str, default: Any, flag_type: FlagType, context: EvaluationContext
     ) -> FlagResolutionDetails[Any]:
-        view = self.view(flag_key)
-        if view is None:
+        plan = self._plan(flag_key)
+        if plan is None:
             if not self._client.initialize:
                 self._not_ready.report(
                     "FeatBit data is not synced yet; serving the default", flagKey=flag_key
@@ -182,16 +182,16 @@ class FlagResolver:
                 )
             # The first sync may have landed between the two reads: look again before calling
             # the flag unknown (FeatBit stores the data before it reports itself initialized).
-            view = self.view(flag_key)
-        if view is None:
+            plan = self._plan(flag_key)
+        if plan is None:
             return error_result(default, ErrorCode.FLAG_NOT_FOUND, f"flag {flag_key!r} not found")
+        view, declaration, dispatch_mismatch = plan
         if not view.accepts(flag_type):
             return error_result(
                 default,
                 ErrorCode.TYPE_MISMATCH,
                 f"flag {flag_key!r} is a {view.variation_type} flag, asked for {flag_type.value}",
             )
-        declaration, dispatch_mismatch = self._plan(view)
         if isinstance(declaration, Refusal):
             self.events.guardrail(declaration.guardrail, declaration.message, flagKey=flag_key)
             return error_result(default, ErrorCode.GENERAL, declaration.message)
