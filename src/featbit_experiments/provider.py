@@ -62,7 +62,7 @@ class FeatBitProvider(AbstractProvider):
             the application's own.
         policy: The unit key policy; by default, only flags tagged ``unit:<name>`` in FeatBit
             are experiments.
-        sinks: Where guardrail (and, with the events module, exposure and outcome) events go.
+        sinks: Where exposure, outcome and guardrail events go (e.g. a ``JsonLinesSink``).
             Defaults to the ``featbit_experiments`` logger.
         owns_client: Whether :meth:`shutdown` stops the client. True for clients this class
             built; False by default for a client passed in.
