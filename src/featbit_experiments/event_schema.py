@@ -31,6 +31,11 @@ ATTRIBUTES = "attributes"
 GUARDRAIL_NAME = "guardrail"
 MESSAGE = "message"
 ERROR_CODE = "errorCode"
+#: On outcome records: which way the metric is better, ``higher_is_better`` or
+#: ``lower_is_better`` (a latency or an error count), so the audit reads it from the log.
+METRIC_DIRECTION = "metricDirection"
+HIGHER_IS_BETTER = "higher_is_better"
+LOWER_IS_BETTER = "lower_is_better"
 
 #: Canonical attribute names of the standard units' IDs, carried on every record.
 UNIT_ID_FIELDS = ("conversationId", "userId", "accountId", "workflowId", "requestId")
