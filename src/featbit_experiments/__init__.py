@@ -8,7 +8,7 @@ from .exposures import ExposureRecorder, RecordedVariant, RedisSeenKeys, SeenKey
 from .guardrails import EventSink, Guardrail, InMemorySink, LoggingSink
 from .insights import BoundedEventProcessor, InsightCounts
 from .outcomes import OutcomeRecorder
-from .policy import Experiment, Metric, RollbackMode, UnitPolicy
+from .policy import Experiment, Metric, MetricDirection, RollbackMode, UnitPolicy
 from .policy_file import load_policy
 from .privacy import Privacy, PrivacyMode
 from .provider import PROVIDER_NAME, FeatBitProvider
@@ -37,6 +37,7 @@ __all__ = [
     "JsonLinesSink",
     "LoggingSink",
     "Metric",
+    "MetricDirection",
     "OutcomeRecorder",
     "PolicyError",
     "Privacy",

@@ -8,6 +8,11 @@ to: keyed by that experiment's unit ID (taken from the other known IDs when the 
 measured at another unit, which the tracker has already flagged as ``metric_unit_mismatch``),
 carrying the variant looked up from the exposures this process recorded, and keeping the
 tracked value and attributes as given.
+
+Each record also says which way its metric is better (``metricDirection``), so the audit reads
+it from the log: from the policy's metric declaration, or from a ``metricDirection`` tracking
+attribute. An invalid attribute or one that contradicts the policy is a guardrail, never an
+exception, and the policy's declaration wins.
 """
 
 from __future__ import annotations
@@ -16,8 +21,8 @@ from typing import Any, Protocol
 
 from . import event_schema as schema
 from .exposures import RecordedVariant
-from .guardrails import EventFanout, utc_now
-from .policy import Experiment, UnitPolicy
+from .guardrails import EventFanout, Guardrail, utc_now
+from .policy import Experiment, MetricDirection, UnitPolicy
 from .tracking import Outcome
 
 
@@ -51,8 +56,51 @@ class OutcomeRecorder:
             records = [self._unattached(outcome)]
         else:
             records = [self._for_experiment(outcome, e) for e in outcome.experiments]
+        direction = self._direction(outcome)
         for record in records:
+            if direction is not None:
+                record[schema.METRIC_DIRECTION] = direction.value
             self._events.emit(record)
+
+    def _direction(self, outcome: Outcome) -> MetricDirection | None:
+        """The metric's direction: the policy's declaration, else a valid tracking attribute."""
+        metric = self._policy.metrics.get(outcome.name)
+        declared = metric.direction if metric is not None else None
+        if schema.METRIC_DIRECTION not in outcome.attributes:
+            return declared
+        given = outcome.attributes[schema.METRIC_DIRECTION]
+        attributed = MetricDirection.parse(given)
+        if attributed is None:
+            self._events.guardrail(
+                Guardrail.INVALID_METRIC_DIRECTION,
+                f"outcome {outcome.name!r}: tracking attribute {schema.METRIC_DIRECTION}="
+                f"{given!r} is neither {MetricDirection.HIGHER_IS_BETTER.value!r} nor "
+                f"{MetricDirection.LOWER_IS_BETTER.value!r}; ignored",
+                **self._guardrail_fields(outcome),
+            )
+            return declared
+        if declared is not None and attributed is not declared:
+            self._events.guardrail(
+                Guardrail.METRIC_DIRECTION_CONFLICT,
+                f"outcome {outcome.name!r}: tracking attribute says {attributed.value} but the "
+                f"policy declares {declared.value}; the policy's direction is recorded",
+                **self._guardrail_fields(outcome),
+            )
+            return declared
+        return attributed
+
+    @staticmethod
+    def _guardrail_fields(outcome: Outcome) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            schema.METRIC: outcome.name,
+            schema.METRIC_UNIT: outcome.unit_key.unit,
+            **outcome.other_ids,
+        }
+        if len(outcome.experiments) == 1:
+            experiment = outcome.experiments[0]
+            fields[schema.EXPERIMENT_KEY] = experiment.experiment_key
+            fields[schema.ASSIGNMENT_UNIT] = experiment.unit
+        return fields
 
     def _for_experiment(self, outcome: Outcome, experiment: Experiment) -> dict[str, Any]:
         unit_id = self._unit_id(outcome, experiment)

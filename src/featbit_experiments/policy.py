@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
 
+from . import event_schema as schema
 from .errors import PolicyError
 from .units import Unit, UnitCatalog
 
@@ -81,6 +82,25 @@ class Experiment:
         return None
 
 
+class MetricDirection(str, Enum):
+    """Which way a metric is better, written on every outcome record so the audit reads it
+    from the log instead of assuming "higher is better" for a latency or an error count."""
+
+    HIGHER_IS_BETTER = schema.HIGHER_IS_BETTER
+    LOWER_IS_BETTER = schema.LOWER_IS_BETTER
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def parse(cls, value: object) -> MetricDirection | None:
+        """The direction named by ``value``, or None when it names none."""
+        try:
+            return cls(value)
+        except ValueError:
+            return None
+
+
 @dataclass(frozen=True)
 class Metric:
     """An outcome metric and the unit it is measured at.
@@ -91,11 +111,15 @@ class Metric:
             for retention).
         experiments: Experiment keys this metric is an outcome of. A ``track()`` call can
             also name its experiment with an ``experimentKey`` tracking attribute.
+        direction: Which way the metric is better (``"higher_is_better"`` or
+            ``"lower_is_better"``); None leaves it undeclared (the audit then assumes higher
+            unless told otherwise).
     """
 
     name: str
     unit: str
     experiments: tuple[str, ...] = ()
+    direction: MetricDirection | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -103,6 +127,17 @@ class Metric:
         if not self.unit:
             raise PolicyError(f"metric {self.name!r} needs a unit")
         object.__setattr__(self, "experiments", tuple(self.experiments))
+        if self.direction is not None:
+            direction = MetricDirection.parse(self.direction)
+            if direction is None:
+                raise PolicyError(
+                    f"metric {self.name!r}: direction must be {_DIRECTIONS}, "
+                    f"got {self.direction!r}"
+                )
+            object.__setattr__(self, "direction", direction)
+
+
+_DIRECTIONS = " or ".join(repr(d.value) for d in MetricDirection)
 
 
 @dataclass(frozen=True)

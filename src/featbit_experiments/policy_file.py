@@ -21,6 +21,7 @@ empty policy. The format::
     [metrics.resolved_without_escalation]
     unit = "conversation"
     experiments = ["support-retrieval-test"]
+    direction = "higher_is_better"     # or "lower_is_better" (latency, errors)
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PolicyError
-from .policy import Experiment, Metric, RollbackMode, UnitPolicy
+from .policy import Experiment, Metric, MetricDirection, RollbackMode, UnitPolicy
 from .units import Unit, unit_from_mapping
 
 if sys.version_info >= (3, 11):
@@ -49,7 +50,7 @@ _EXPERIMENT_FIELDS = {
     "variants",
     "kill_switch_wins",
 }
-_METRIC_FIELDS = {"unit", "experiments"}
+_METRIC_FIELDS = {"unit", "experiments", "direction"}
 _SETTINGS_FIELDS = {"strict_metrics", "targeting_key_unit", "read_tags"}
 
 
@@ -152,7 +153,22 @@ def _metric(name: str, spec: Mapping[str, Any]) -> Metric:
     experiments = spec.get("experiments", [])
     if not isinstance(experiments, list) or not all(isinstance(e, str) for e in experiments):
         raise PolicyError(f"metrics.{name}: 'experiments' must be a list of experiment keys")
-    return Metric(name, _str(f"metrics.{name}.unit", spec["unit"]), tuple(experiments))
+    return Metric(
+        name,
+        _str(f"metrics.{name}.unit", spec["unit"]),
+        tuple(experiments),
+        direction=_direction(f"metrics.{name}.direction", spec.get("direction")),
+    )
+
+
+def _direction(name: str, value: Any) -> MetricDirection | None:
+    if value is None:
+        return None
+    direction = MetricDirection.parse(value)
+    if direction is None:
+        allowed = " or ".join(repr(d.value) for d in MetricDirection)
+        raise PolicyError(f"{name} must be {allowed}, got {value!r}")
+    return direction
 
 
 def _table(raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:
