@@ -40,6 +40,8 @@ ANONYMOUS_KEY = "anonymous"
 
 #: Seconds between two ``provider_not_ready`` guardrails while FeatBit is not synced.
 NOT_READY_REPORT_INTERVAL = 10.0
+#: Seconds between two ``experiment_flag_missing`` guardrails for one declared flag key.
+MISSING_FLAG_REPORT_INTERVAL = 60.0
 
 _FEATBIT_ERRORS: Mapping[str, ErrorCode] = {
     "client not ready": ErrorCode.PROVIDER_NOT_READY,
@@ -105,6 +107,14 @@ class FlagResolver:
         self._not_ready = ThrottledGuardrail(
             events, Guardrail.PROVIDER_NOT_READY, NOT_READY_REPORT_INTERVAL
         )
+        #: A declared experiment whose flag FeatBit lacks (a typo, a deleted flag) would serve
+        #: every caller the default quietly: one guardrail per flag key and interval, counted.
+        self._missing_flags = {
+            key: ThrottledGuardrail(
+                events, Guardrail.EXPERIMENT_FLAG_MISSING, MISSING_FLAG_REPORT_INTERVAL
+            )
+            for key in policy.experiments
+        }
         #: Keeps units on their first variation (set by the provider); None asks FeatBit always.
         self.ledger: AssignmentLedger | None = None
         #: Applied to the unit ID in ``flag_metadata["contextId"]`` (never to FeatBit's key).
@@ -184,6 +194,15 @@ class FlagResolver:
             # the flag unknown (FeatBit stores the data before it reports itself initialized).
             plan = self._plan(flag_key)
         if plan is None:
+            missing = self._missing_flags.get(flag_key)
+            if missing is not None:
+                missing.report(
+                    f"experiment flag {flag_key!r} is declared in the policy but FeatBit has no "
+                    "such flag; every caller gets its default (check the key, or the "
+                    "environment the secret belongs to)",
+                    flagKey=flag_key,
+                    experimentKey=self.policy.experiments[flag_key].experiment_key,
+                )
             return error_result(default, ErrorCode.FLAG_NOT_FOUND, f"flag {flag_key!r} not found")
         view, declaration, dispatch_mismatch = plan
         if not view.accepts(flag_type):
