@@ -1,5 +1,6 @@
 """Shared fixtures: real fbclient clients fed from offline bootstrap files, wrapped in our
-provider and registered with the real OpenFeature API."""
+provider and registered with the real OpenFeature API; the Redis shared by the run (the
+machine's, or a throwaway one when none answers)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,15 @@ from openfeature.client import OpenFeatureClient
 
 from featbit_experiments import FeatBitProvider, InMemorySink, UnitPolicy
 from tests.support import flags as fl
+from tests.support.redis_server import main_redis_url
 
 ProviderFactory = Callable[..., FeatBitProvider]
+
+
+@pytest.fixture(scope="session")
+def main_redis() -> str:
+    """The URL of a Redis every test may use with its own key prefix (never flushed)."""
+    return main_redis_url()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 from tests.support import flags as fl
 from tests.support.continuity_worker import Instance, InstanceSettings
 from tests.support.featbit_server import FeatBitTestServer, updated_at_ms
-from tests.support.redis_server import MAIN_REDIS_URL, delete_prefix
+from tests.support.redis_server import delete_prefix
 
 STICKY, CONTAINED = "reply-style", "tool-policy"
 CONTROL, TREATMENT = "control", "treatment"
@@ -39,14 +39,14 @@ def experiment_flag(key: str, treatment: float, version: int) -> dict[str, Any]:
 
 
 @pytest.fixture
-def key_prefix() -> Iterator[str]:
+def key_prefix(main_redis: str) -> Iterator[str]:
     prefix = f"test-two-instances:{uuid.uuid4().hex[:12]}:"
     yield prefix
-    delete_prefix(MAIN_REDIS_URL, prefix)
+    delete_prefix(main_redis, prefix)
 
 
 @pytest.fixture
-def start_instance(key_prefix: str) -> Iterator[InstanceFactory]:
+def start_instance(key_prefix: str, main_redis: str) -> Iterator[InstanceFactory]:
     started: list[Instance] = []
 
     def start(server: FeatBitTestServer) -> Instance:
@@ -55,7 +55,7 @@ def start_instance(key_prefix: str) -> Iterator[InstanceFactory]:
                 server.env_secret,
                 server.streaming_url,
                 server.event_url,
-                MAIN_REDIS_URL,
+                main_redis,
                 key_prefix,
                 EXPERIMENTS,
             )

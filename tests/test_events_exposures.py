@@ -144,12 +144,12 @@ def test_memory_is_bounded_by_forgetting_the_least_recent_unit() -> None:
     assert recorder.variant_for(SUPPORT, "", "c-3") is not None
 
 
-# -- across instances: a shared set-if-absent store (real Redis on loopback) -----------------
+# -- across instances: a shared set-if-absent store (a real Redis on loopback) ---------------
 
 
 @pytest.fixture
-def redis_client():
-    client = redis.Redis(host="127.0.0.1", port=6379, socket_timeout=2)
+def redis_client(main_redis: str):
+    client = redis.Redis.from_url(main_redis, socket_timeout=2)
     prefix = f"test-exposures-{uuid.uuid4().hex[:8]}:"
     yield client, prefix
     for key in client.scan_iter(f"{prefix}*"):

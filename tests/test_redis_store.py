@@ -1,4 +1,4 @@
-"""The shared assignment store on the machine's real Redis (127.0.0.1:6379): atomic
+"""The shared assignment store on a real Redis (the machine's, or the run's own): atomic
 set-if-absent across instances, TTLs kept by Redis, end of unit, one round trip per operation,
 and failures that surface only as StoreUnavailable. Every test uses its own key prefix."""
 
@@ -12,25 +12,25 @@ import pytest
 import redis
 
 from featbit_experiments.continuity import LedgerEntry, LedgerKey, RedisStore, StoreUnavailable
-from tests.support.redis_server import MAIN_REDIS_URL, ThrowawayRedis, delete_prefix, free_port
+from tests.support.redis_server import ThrowawayRedis, delete_prefix, free_port
 
 StoreFactory = Callable[..., RedisStore]
 
 
 @pytest.fixture
-def prefix() -> Iterator[str]:
+def prefix(main_redis: str) -> Iterator[str]:
     name = f"test-continuity:{uuid.uuid4().hex[:12]}:"
     yield name
-    delete_prefix(MAIN_REDIS_URL, name)
+    delete_prefix(main_redis, name)
 
 
 @pytest.fixture
-def make_store(prefix: str) -> Iterator[StoreFactory]:
+def make_store(prefix: str, main_redis: str) -> Iterator[StoreFactory]:
     made: list[RedisStore] = []
 
     def make(**options: object) -> RedisStore:
         options.setdefault("key_prefix", prefix)
-        store = RedisStore(MAIN_REDIS_URL, **options)  # type: ignore[arg-type]
+        store = RedisStore(main_redis, **options)  # type: ignore[arg-type]
         made.append(store)
         return store
 
@@ -40,8 +40,8 @@ def make_store(prefix: str) -> Iterator[StoreFactory]:
 
 
 @pytest.fixture
-def raw() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(MAIN_REDIS_URL)
+def raw(main_redis: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(main_redis)
     yield client
     client.close()
 

