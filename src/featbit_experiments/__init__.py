@@ -5,6 +5,8 @@ from .assignment import Assignment
 from .continuity import AssignmentStore, InMemoryStore, RedisStore
 from .errors import BootstrapError, ConfigurationError, PolicyError
 from .exposures import ExposureRecorder, RecordedVariant, RedisSeenKeys, SeenKeys
+from .flag_builder import Condition, Flag, Rule, bootstrap_document, when
+from .flag_validation import FlagDataError, validate_flag
 from .guardrails import EventSink, Guardrail, InMemorySink, LoggingSink
 from .insights import BoundedEventProcessor, InsightCounts
 from .outcomes import OutcomeRecorder
@@ -23,12 +25,15 @@ __all__ = [
     "AssignmentStore",
     "BootstrapError",
     "BoundedEventProcessor",
+    "Condition",
     "ConfigurationError",
     "EvaluationTelemetry",
     "EventSink",
     "Experiment",
     "ExposureRecorder",
     "FeatBitProvider",
+    "Flag",
+    "FlagDataError",
     "Guardrail",
     "GuardrailSpanEvents",
     "InMemorySink",
@@ -46,10 +51,14 @@ __all__ = [
     "RedisSeenKeys",
     "RedisStore",
     "RollbackMode",
+    "Rule",
     "SeenKeys",
     "StandardUnit",
     "Unit",
     "UnitKey",
     "UnitPolicy",
+    "bootstrap_document",
     "load_policy",
+    "validate_flag",
+    "when",
 ]

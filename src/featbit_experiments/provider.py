@@ -9,6 +9,7 @@ events, tracking) to :class:`~featbit_experiments.resolver.FlagResolver` and
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,10 +27,11 @@ from openfeature.flag_evaluation import FlagResolutionDetails, FlagType, FlagVal
 from openfeature.provider import AbstractProvider, Metadata
 from openfeature.track import TrackingEventDetails
 
-from .bootstrap import read_bootstrap
+from .bootstrap import checked_bootstrap, read_bootstrap
 from .continuity import AssignmentLedger, AssignmentStore, InMemoryStore
 from .errors import BootstrapError
 from .exposures import ExposureRecorder, SeenKeys
+from .flag_builder import Flag, bootstrap_document
 from .guardrails import EventFanout, EventSink, LoggingSink
 from .insights import BoundedEventProcessor
 from .outcomes import OutcomeRecorder
@@ -136,17 +138,27 @@ class FeatBitProvider(AbstractProvider):
     @classmethod
     def offline(
         cls,
-        bootstrap: str | Path,
+        bootstrap: str | Path | None = None,
         *,
+        flags: Iterable[Flag | Mapping[str, Any]] | None = None,
         policy: UnitPolicy | None = None,
         sinks: Iterable[EventSink] | None = None,
         event_processor: Any = None,
         **options: Any,
     ) -> FeatBitProvider:
         """A provider on an offline FeatBit client fed from a bootstrap file (FeatBit's
-        ``data-sync`` / ``latest-all`` JSON). Raises :class:`BootstrapError` naming the file
-        when it is missing, empty or malformed."""
-        payload = read_bootstrap(bootstrap)
+        ``data-sync`` / ``latest-all`` JSON) or from flags defined in code
+        (``flags=[Flag.string(...), ...]``, see :mod:`featbit_experiments.flag_builder`).
+        Raises :class:`BootstrapError` naming the file when it is missing, empty or
+        malformed, and :class:`~featbit_experiments.flag_validation.FlagDataError` for a flag
+        FeatBit would refuse."""
+        if (bootstrap is None) == (flags is None):
+            raise BootstrapError("offline() takes a bootstrap file or flags=[...], one of them")
+        if flags is not None:
+            payload = checked_bootstrap(json.dumps(bootstrap_document(flags)), source="flags")
+        else:
+            assert bootstrap is not None
+            payload = read_bootstrap(bootstrap)
         config = Config(
             _OFFLINE_SECRET,
             _OFFLINE_URL,
@@ -157,7 +169,8 @@ class FeatBitProvider(AbstractProvider):
         client = FBClient(config, start_wait=0)
         if not client.initialize_from_external_json(payload):
             client.stop()
-            raise BootstrapError(f"{bootstrap}: the FeatBit SDK rejected the bootstrap data")
+            source = bootstrap if bootstrap is not None else "flags"
+            raise BootstrapError(f"{source}: the FeatBit SDK rejected the bootstrap data")
         return cls(client, policy=policy, sinks=sinks, owns_client=True, **options)
 
     @classmethod
