@@ -93,7 +93,7 @@ class ExampleRun:
             self.close()
             raise SettingsError(
                 f"the FeatBit provider is not ready ({error.error_message}); check the "
-                "FEATBIT_* variables, or unset them to use the offline bootstrap file"
+                "FEATBIT_* variables, or unset them to use the offline flags"
             ) from error
         except BaseException:
             self.close()

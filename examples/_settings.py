@@ -1,8 +1,9 @@
 """Where the examples find FeatBit, the assignment store and their output directory.
 
-Every example runs on embedded defaults: FeatBit's offline bootstrap file
-(``examples/data/flags.json``), the unit policy file (``examples/data/policy.toml``), the
-in-memory assignment store, and files under ``out/`` at the repository root (git-ignored).
+Every example runs on embedded defaults: the flags defined in code in ``examples/_flags.py``
+(served offline; ``examples/data/flags.json`` holds the same data in FeatBit's format), the
+unit policy file (``examples/data/policy.toml``), the in-memory assignment store, and files
+under ``out/`` at the repository root (git-ignored).
 Environment variables point an example at real services instead:
 
 - ``FEATBIT_ENV_SECRET``, ``FEATBIT_STREAMING_URL``, ``FEATBIT_EVENT_URL``: all three connect
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from examples._flags import EXAMPLE_FLAGS
 from featbit_experiments import (
     AssignmentStore,
     EventSink,
@@ -48,6 +50,7 @@ __all__ = [
 REPOSITORY = Path(__file__).resolve().parent.parent
 DATA = REPOSITORY / "examples" / "data"
 FLAGS = DATA / "flags.json"
+FLAGS_IN_CODE = REPOSITORY / "examples" / "_flags.py"
 POLICY = DATA / "policy.toml"
 
 _FEATBIT_VARIABLES = ("FEATBIT_ENV_SECRET", "FEATBIT_STREAMING_URL", "FEATBIT_EVENT_URL")
@@ -80,7 +83,7 @@ class Settings:
     """What an example runs on (see the module docstring for the environment variables).
 
     Args:
-        featbit: A FeatBit server, or None for the offline bootstrap file.
+        featbit: A FeatBit server, or None for the flags defined in code, served offline.
         redis_url: A Redis server for the assignment store, or None for the in-memory one.
         out_dir: Where each example writes its directory of events, spans and report.
         spans: ``file``, ``console`` or ``off``.
@@ -110,7 +113,7 @@ class Settings:
             if missing:
                 raise SettingsError(
                     f"{', '.join(sorted(given))} set but {', '.join(missing)} missing: set all "
-                    "three to use a FeatBit server, or none for the offline bootstrap file"
+                    "three to use a FeatBit server, or none for the offline flags"
                 )
             secret, streaming_url, event_url = (given[name] for name in _FEATBIT_VARIABLES)
             featbit = FeatBitServer(secret, streaming_url, event_url)
@@ -138,7 +141,9 @@ class Settings:
         policy = self.policy()
         store = self.store(example)
         if self.featbit is None:
-            return FeatBitProvider.offline(FLAGS, policy=policy, sinks=sinks, store=store)
+            return FeatBitProvider.offline(
+                flags=EXAMPLE_FLAGS, policy=policy, sinks=sinks, store=store
+            )
         return FeatBitProvider.connect(
             self.featbit.env_secret,
             self.featbit.streaming_url,
@@ -154,7 +159,7 @@ class Settings:
         featbit = (
             f"FeatBit server {_redacted(self.featbit.streaming_url)} (FEATBIT_* variables)"
             if self.featbit is not None
-            else f"offline bootstrap {shown_path(FLAGS)}"
+            else f"offline, defined in code ({shown_path(FLAGS_IN_CODE)})"
         )
         store = (
             f"Redis {_redacted(self.redis_url)} (REDIS_URL)"
