@@ -131,8 +131,7 @@ class Metric:
             direction = MetricDirection.parse(self.direction)
             if direction is None:
                 raise PolicyError(
-                    f"metric {self.name!r}: direction must be {_DIRECTIONS}, "
-                    f"got {self.direction!r}"
+                    f"metric {self.name!r}: direction must be {_DIRECTIONS}, got {self.direction!r}"
                 )
             object.__setattr__(self, "direction", direction)
 

@@ -28,6 +28,7 @@ from openfeature.provider import AbstractProvider, Metadata
 from openfeature.track import TrackingEventDetails
 
 from .bootstrap import checked_bootstrap, read_bootstrap
+from .connection_check import check_connection_settings, describe_sync_failure
 from .continuity import AssignmentLedger, AssignmentStore, InMemoryStore
 from .errors import BootstrapError
 from .exposures import ExposureRecorder, SeenKeys
@@ -38,6 +39,7 @@ from .outcomes import OutcomeRecorder
 from .policy import UnitPolicy
 from .privacy import Privacy, id_fields_of
 from .resolver import FlagResolver
+from .sdk_logs import collapse_repeated_sdk_logs
 from .telemetry import EvaluationTelemetry, GuardrailSpanEvents
 from .tracking import OutcomeTracker
 
@@ -193,12 +195,18 @@ class FeatBitProvider(AbstractProvider):
         """A provider on a FeatBit client streaming from a FeatBit server.
 
         The client is created without blocking; :meth:`initialize` (called by OpenFeature's
-        ``set_provider``) waits up to ``ready_timeout`` for the first sync. Extra keyword
-        arguments go to ``fbclient.config.Config``; insight events go through a
+        ``set_provider``) waits up to ``ready_timeout`` for the first sync and then says in one
+        line what failed and where (DNS, refused, TLS, a refused secret). Settings that cannot
+        work (a URL scheme, swapped URLs, a secret not in FeatBit's format) raise
+        :class:`ConfigurationError` here. The SDK's repeated log lines are collapsed (see
+        :mod:`featbit_experiments.sdk_logs`). Extra keyword arguments go to
+        ``fbclient.config.Config``; insight events go through a
         :class:`~featbit_experiments.insights.BoundedEventProcessor` unless
         ``event_processor_imp`` says otherwise (fbclient's own holds events without bound
         while the insights endpoint fails).
         """
+        check_connection_settings(env_secret, streaming_url, event_url)
+        collapse_repeated_sdk_logs()
         config_options.setdefault("event_processor_imp", BoundedEventProcessor)
         config = Config(env_secret, event_url, streaming_url, **config_options)
         client = FBClient(config, start_wait=0)
@@ -240,10 +248,22 @@ class FeatBitProvider(AbstractProvider):
             self._initializing = False
         if ready:
             return
+        message = self._sync_failure()
+        logger.warning("%s", message)
         if state == StateType.OFF:
-            raise ProviderFatalError("FeatBit client is off (invalid secret or stopped)")
-        raise ProviderNotReadyError(
-            f"FeatBit data not synced within {self._ready_timeout:g}s; serving defaults until it is"
+            raise ProviderFatalError(message)
+        raise ProviderNotReadyError(message)
+
+    def _sync_failure(self) -> str:
+        """Why the first sync did not arrive, from the SDK's last recorded error."""
+        error = self.client.update_status_provider.current_state.error_track
+        config = getattr(self.client, "_config", None)  # fbclient 1.2: no public accessor
+        where = getattr(config, "streaming_uri", None) or "the configured streaming URL"
+        return describe_sync_failure(
+            str(where),
+            None if error is None else str(error.error_type),
+            None if error is None else str(error.message),
+            self._ready_timeout,
         )
 
     def shutdown(self) -> None:

@@ -63,9 +63,7 @@ class OutcomeTracker:
         self._assigned.setdefault(assignment.experiment_key, assignment.experiment)
 
     def _experiment(self, experiment_key: str) -> Experiment | None:
-        return self._policy.experiment_by_key(experiment_key) or self._assigned.get(
-            experiment_key
-        )
+        return self._policy.experiment_by_key(experiment_key) or self._assigned.get(experiment_key)
 
     def track(
         self,
