@@ -1,7 +1,9 @@
 """The ``featbit-experiments`` console script: subcommands over the core's tools.
 
 ``featbit-experiments audit EVENTS.jsonl`` audits an experiment event log (see
-:mod:`featbit_experiments.audit.cli`). ``main(argv)`` returns the exit code instead of exiting,
+:mod:`featbit_experiments.audit.cli`); ``featbit-experiments lifecycle`` lists the flags,
+branches and event names to clean up after a decision (see
+:mod:`featbit_experiments.lifecycle.cli`). ``main(argv)`` returns the exit code instead of exiting,
 so other code (the demo, tests) can call it; ``python -m featbit_experiments.cli`` works too.
 """
 
@@ -12,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from .audit import cli as audit_cli
+from .lifecycle import cli as lifecycle_cli
 
 __all__ = ["main"]
 
@@ -32,6 +35,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     audit_cli.add_arguments(audit)
     audit.set_defaults(handler=audit_cli.run)
+    lifecycle = commands.add_parser(
+        "lifecycle",
+        help="list flags, branches and event names to clean up after an experiment's decision",
+        description="Compare FeatBit's flags, the audit's decisions and the code base; list "
+        "decided experiments, flags serving one variant for N days, flags evaluated in code but "
+        "missing in FeatBit, and experiment flags no code evaluates, each with its code "
+        "locations. Exit code 0 when there is nothing to clean up, 1 when there is, 2 for "
+        "usage errors and unreadable inputs.",
+    )
+    lifecycle_cli.add_arguments(lifecycle)
+    lifecycle.set_defaults(handler=lifecycle_cli.run)
     return parser
 
 
