@@ -14,6 +14,7 @@ from enum import Enum
 from types import MappingProxyType
 
 from .errors import PolicyError
+from .event_schema import HIGHER_IS_BETTER, LOWER_IS_BETTER
 from .units import Unit, UnitCatalog
 
 UNIT_TAG_PREFIX = "unit:"
@@ -45,7 +46,9 @@ class Experiment:
         user_facing: Whether people see the variant; request-level randomization is refused
             for user-facing experiments unless ``allow_request_unit`` is set.
         allow_request_unit: Explicitly allow request randomization of a user-facing experiment.
-        rollback: What a rollout change does to units already assigned.
+        rollback: What a rollout change does to units already assigned. None when the
+            declaration does not say: the experiment then runs as ``finish_active``, and the
+            preflight reports it (plan rollback before the experiment starts).
         variant_names: Readable variant names by FeatBit variation id or value.
         kill_switch_wins: Under ``finish_active``, turning the flag off still applies at once.
     """
@@ -56,7 +59,7 @@ class Experiment:
     run_id: str = ""
     user_facing: bool = True
     allow_request_unit: bool = False
-    rollback: RollbackMode = RollbackMode.FINISH_ACTIVE
+    rollback: RollbackMode | None = None
     variant_names: Mapping[str, str] = field(default_factory=dict)
     kill_switch_wins: bool = True
 
@@ -67,7 +70,8 @@ class Experiment:
             raise PolicyError(f"experiment {self.flag_key!r} needs a unit")
         if not self.experiment_key:
             object.__setattr__(self, "experiment_key", self.flag_key)
-        object.__setattr__(self, "rollback", RollbackMode(self.rollback))
+        if self.rollback is not None:
+            object.__setattr__(self, "rollback", RollbackMode(self.rollback))
         object.__setattr__(self, "variant_names", MappingProxyType(dict(self.variant_names)))
 
     def refusal(self) -> str | None:
@@ -91,17 +95,25 @@ class Metric:
             for retention).
         experiments: Experiment keys this metric is an outcome of. A ``track()`` call can
             also name its experiment with an ``experimentKey`` tracking attribute.
+        direction: Which way is better, ``"higher_is_better"`` or ``"lower_is_better"`` (a
+            latency, an error count); None when not declared.
     """
 
     name: str
     unit: str
     experiments: tuple[str, ...] = ()
+    direction: str | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
             raise PolicyError("a metric needs a name")
         if not self.unit:
             raise PolicyError(f"metric {self.name!r} needs a unit")
+        if self.direction not in (None, HIGHER_IS_BETTER, LOWER_IS_BETTER):
+            raise PolicyError(
+                f"metric {self.name!r}: direction must be {HIGHER_IS_BETTER!r} or "
+                f"{LOWER_IS_BETTER!r}, got {self.direction!r}"
+            )
         object.__setattr__(self, "experiments", tuple(self.experiments))
 
 

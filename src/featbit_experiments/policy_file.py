@@ -13,7 +13,7 @@ empty policy. The format::
 
     [experiments.support-retrieval-test]
     unit = "conversation"
-    rollback = "finish_active"         # or "contain"
+    rollback = "finish_active"         # or "contain"; the preflight errs when absent
     user_facing = true
     run_id = "2026-06"
     variants = { "v-b" = "retrieval_profile_b" }
@@ -21,6 +21,7 @@ empty policy. The format::
     [metrics.resolved_without_escalation]
     unit = "conversation"
     experiments = ["support-retrieval-test"]
+    direction = "higher_is_better"     # or "lower_is_better" (latency, errors)
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ _EXPERIMENT_FIELDS = {
     "variants",
     "kill_switch_wins",
 }
-_METRIC_FIELDS = {"unit", "experiments"}
+_METRIC_FIELDS = {"unit", "experiments", "direction"}
 _SETTINGS_FIELDS = {"strict_metrics", "targeting_key_unit", "read_tags"}
 
 
@@ -118,9 +119,9 @@ def _experiment(key: str, spec: Mapping[str, Any]) -> Experiment:
     _check_fields(f"experiments.{key}", spec, _EXPERIMENT_FIELDS)
     if "unit" not in spec:
         raise PolicyError(f"experiments.{key}: 'unit' is required")
-    rollback = spec.get("rollback", RollbackMode.FINISH_ACTIVE.value)
+    rollback = spec.get("rollback")
     try:
-        mode = RollbackMode(rollback)
+        mode = None if rollback is None else RollbackMode(rollback)
     except ValueError:
         raise PolicyError(
             f"experiments.{key}: rollback must be 'finish_active' or 'contain', got {rollback!r}"
@@ -152,7 +153,13 @@ def _metric(name: str, spec: Mapping[str, Any]) -> Metric:
     experiments = spec.get("experiments", [])
     if not isinstance(experiments, list) or not all(isinstance(e, str) for e in experiments):
         raise PolicyError(f"metrics.{name}: 'experiments' must be a list of experiment keys")
-    return Metric(name, _str(f"metrics.{name}.unit", spec["unit"]), tuple(experiments))
+    direction = spec.get("direction")
+    return Metric(
+        name,
+        _str(f"metrics.{name}.unit", spec["unit"]),
+        tuple(experiments),
+        direction=None if direction is None else _str(f"metrics.{name}.direction", direction),
+    )
 
 
 def _table(raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:
