@@ -156,26 +156,26 @@ def _target_finding(lift: float, days: float | None, per_day: float, unit: str) 
         return Finding(
             Severity.WARNING,
             Rule.TARGET_LIFT,
-            f"a {lift:.0%} change would take the rate outside 0..1: the target cannot be met",
+            f"a change of {lift:.0%} would take the rate outside 0..1: the target cannot be met",
         )
     if math.isinf(days):
         return Finding(
             Severity.WARNING,
             Rule.TARGET_LIFT,
-            f"cannot detect a {lift:.0%} change even with every {unit} in the experiment "
+            f"cannot detect a change of {lift:.0%} even with every {unit} in the experiment "
             "(max_units): decide on a larger change or another unit",
         )
     if days > HORIZON_DAYS[-1]:
         return Finding(
             Severity.WARNING,
             Rule.TARGET_LIFT,
-            f"cannot detect a {lift:.0%} change within {HORIZON_DAYS[-1]} days: it needs about "
+            f"cannot detect a change of {lift:.0%} within {HORIZON_DAYS[-1]} days: it needs about "
             f"{days:,.0f} days at {per_day:,.0f} {unit}s a day",
         )
     return Finding(
         Severity.OK,
         Rule.TARGET_LIFT,
-        f"detects a {lift:.0%} change in about {max(days, 1):.0f} day(s)",
+        f"detects a change of {lift:.0%} in about {max(days, 1):.0f} day(s)",
     )
 
 
