@@ -35,9 +35,15 @@ def flags_of_client(client: Any) -> list[dict[str, Any]]:
 
 
 def flags_from_featbit(
-    env_secret: str, streaming_url: str, event_url: str, *, timeout: float = 10.0
+    env_secret: str,
+    streaming_url: str,
+    event_url: str,
+    *,
+    timeout: float = 10.0,
+    **config_options: Any,
 ) -> list[dict[str, Any]]:
-    """The flags of a live FeatBit environment, read through the SDK's first data sync.
+    """The flags of a live FeatBit environment, read through the SDK's first data sync
+    (``config_options`` go to ``fbclient.config.Config``).
 
     Raises ConfigurationError naming the streaming URL when no sync arrives in ``timeout``
     seconds (wrong secret, unreachable server).
@@ -45,7 +51,7 @@ def flags_from_featbit(
     from fbclient.client import FBClient
     from fbclient.config import Config
 
-    client = FBClient(Config(env_secret, event_url, streaming_url), start_wait=0)
+    client = FBClient(Config(env_secret, event_url, streaming_url, **config_options), start_wait=0)
     try:
         if not client.update_status_provider.wait_for_OKState(timeout):
             raise ConfigurationError(

@@ -1,14 +1,13 @@
 """The preflight report as text for people and JSON for machines.
 
-Text: one section per experiment, one line per finding (severity, rule, message), then the
-"how long will it take" table. Control characters in names from flag data or files are
+Text: one section per experiment, one line per finding (severity, rule, message: grep-able in
+a CI log), then the "how long will it take" table. Control characters in names from flag data or files are
 replaced, so a hostile flag key cannot rewrite the terminal. Nothing here checks anything.
 """
 
 from __future__ import annotations
 
 import json
-import textwrap
 
 from ._duration import describe_change
 from .model import DurationPlan, ExperimentReport, Finding, PreflightReport, Severity
@@ -16,7 +15,6 @@ from .power import ALPHA, POWER
 
 __all__ = ["render_json", "render_text"]
 
-_WIDTH = 100
 _RULE_WIDTH = 34
 _INDENT = "  "
 
@@ -56,13 +54,9 @@ def _section(experiment: ExperimentReport) -> list[str]:
 
 
 def _line(finding: Finding) -> str:
-    head = f"{_INDENT}{finding.severity!s:<8} {finding.rule!s:<{_RULE_WIDTH}} "
-    return textwrap.fill(
-        _clean(finding.message),
-        width=_WIDTH,
-        initial_indent=head,
-        subsequent_indent=" " * len(head),
-        break_on_hyphens=False,
+    """One finding, one line (grep-able in a CI log; the terminal wraps it)."""
+    return f"{_INDENT}{finding.severity!s:<8} {finding.rule!s:<{_RULE_WIDTH}} " + _clean(
+        finding.message
     )
 
 
