@@ -1,8 +1,9 @@
 """The preflight report as text for people and JSON for machines.
 
 Text: one section per experiment, one line per finding (severity, rule, message: grep-able in
-a CI log), then the "how long will it take" table. Control characters in names from flag data or files are
-replaced, so a hostile flag key cannot rewrite the terminal. Nothing here checks anything.
+a CI log), then the "how long will it take" table. Control characters in names from flag data
+or files are replaced, so a hostile flag key cannot rewrite the terminal. Nothing here checks
+anything.
 """
 
 from __future__ import annotations

@@ -59,18 +59,16 @@ def _log(severity: Severity, message: str) -> None:
 
 
 def _with_store(plan: PreflightPlan, store: Any) -> PreflightPlan:
-    """The plan's deployment completed with what the store says (its kind and idle TTLs)."""
+    """The plan's deployment with what the running store says: its kind and its idle TTLs
+    (the store in hand is the truth; the plan may describe another)."""
     deployment = plan.deployment
-    ledger = deployment.ledger or (REDIS_LEDGER if _is_redis(store) else MEMORY_LEDGER)
-    ttls = getattr(store, "ttl_seconds", None)
+    ttls = getattr(store, "ttl_seconds", None) or deployment.ttl_seconds
     return replace(
         plan,
         deployment=replace(
             deployment,
-            ledger=ledger,
-            ttl_seconds=dict(ttls)
-            if ttls and not deployment.ttl_seconds
-            else deployment.ttl_seconds,
+            ledger=REDIS_LEDGER if _is_redis(store) else MEMORY_LEDGER,
+            ttl_seconds=dict(ttls),
         ),
     )
 
