@@ -176,6 +176,7 @@ def test_a_target_lift_beyond_every_unit_that_exists_is_a_warning() -> None:
     assert severity is Severity.WARNING and "every conversation" in message
     duration = report.experiment(FLAG).duration
     assert duration is not None and {row.units for row in duration.rows} == {500}
+    assert json.loads(json.dumps(duration.to_dict(), allow_nan=False))["daysToTargetLift"] is None
 
 
 def test_an_uneven_ramp_is_planned_on_its_smallest_arm() -> None:

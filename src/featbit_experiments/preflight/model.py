@@ -7,6 +7,7 @@ Nothing here checks anything.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
@@ -130,7 +131,12 @@ class DurationPlan:
             "unitsPerDay": self.units_per_day,
             "unitsPerDaySource": self.units_source,
             "horizon": [row.to_dict() for row in self.rows],
-            "daysToTargetLift": self.days_to_target,
+            # null when no target was given or none can be met (JSON has no Infinity)
+            "daysToTargetLift": (
+                None
+                if self.days_to_target is None or math.isinf(self.days_to_target)
+                else self.days_to_target
+            ),
         }
 
 
