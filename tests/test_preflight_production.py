@@ -216,9 +216,17 @@ def test_a_user_ttl_shorter_than_the_experiment_window_is_a_warning() -> None:
 
 
 @pytest.fixture
-def throwaway_redis() -> Iterator[ThrowawayRedis]:
-    with ThrowawayRedis() as server:
+def throwaway_redis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ThrowawayRedis]:
+    """A private Redis whose working directory is ``tmp_path``: a test that turns persistence
+    on makes it write files there, never into the repository (Redis 7 refuses CONFIG SET dir)."""
+    server = ThrowawayRedis()
+    with monkeypatch.context() as scoped:
+        scoped.chdir(tmp_path)
+        server.start()
+    try:
         yield server
+    finally:
+        server.stop()
 
 
 def configure(url: str, **settings: str) -> None:
