@@ -132,3 +132,22 @@ def test_untagged_undeclared_flag_is_ordinary() -> None:
 
 def test_tags_can_be_ignored() -> None:
     assert UnitPolicy(read_tags=False).declaration_for("f", ["unit:user"]) is None
+
+
+
+ROLLBACK_CONTAIN_TOML = '[experiments.checkout]\nunit = "conversation"\nrollback = "contain"\n'
+
+
+def test_a_declaration_silent_on_rollback_agrees_with_one_that_declares_it(tmp_path: Path) -> None:
+    from_file = load_policy(write(tmp_path, ROLLBACK_CONTAIN_TOML))
+    combined = UnitPolicy([Experiment("checkout", "conversation")]).combine(from_file)
+    assert combined.experiments["checkout"].rollback is RollbackMode.CONTAIN
+
+
+def test_declarations_with_different_rollback_modes_disagree(tmp_path: Path) -> None:
+    from_file = load_policy(write(tmp_path, ROLLBACK_CONTAIN_TOML))
+    from_code = UnitPolicy(
+        [Experiment("checkout", "conversation", rollback=RollbackMode.FINISH_ACTIVE)]
+    )
+    with pytest.raises(PolicyError, match="declared differently"):
+        from_code.combine(from_file)

@@ -1,10 +1,12 @@
 """The ``featbit-experiments`` console script: subcommands over the core's tools.
 
 ``featbit-experiments audit EVENTS.jsonl`` audits an experiment event log (see
-:mod:`featbit_experiments.audit.cli`); ``featbit-experiments lifecycle`` lists the flags,
-branches and event names to clean up after a decision (see
-:mod:`featbit_experiments.lifecycle.cli`). ``main(argv)`` returns the exit code instead of exiting,
-so other code (the demo, tests) can call it; ``python -m featbit_experiments.cli`` works too.
+:mod:`featbit_experiments.audit.cli`) after an experiment; ``featbit-experiments preflight``
+checks a plan before launch (see :mod:`featbit_experiments.preflight.cli`);
+``featbit-experiments lifecycle`` lists the flags, branches and event names to clean up after a
+decision (see :mod:`featbit_experiments.lifecycle.cli`). ``main(argv)`` returns the exit code
+instead of exiting, so other code (the demo, tests) can call it; ``python -m
+featbit_experiments.cli`` works too.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Sequence
 
 from .audit import cli as audit_cli
 from .lifecycle import cli as lifecycle_cli
+from .preflight import cli as preflight_cli
 
 __all__ = ["main"]
 
@@ -35,6 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     audit_cli.add_arguments(audit)
     audit.set_defaults(handler=audit_cli.run)
+    preflight = commands.add_parser(
+        "preflight",
+        help="before launch: check units, bucketing, metrics, rollback, continuity; plan the MDE",
+        description="Check every experiment's plan before it starts. Exit code 1 on errors "
+        "(and on warnings with --fail-on-warnings), 2 for usage errors and unreadable inputs.",
+    )
+    preflight_cli.add_arguments(preflight)
+    preflight.set_defaults(handler=preflight_cli.run)
     lifecycle = commands.add_parser(
         "lifecycle",
         help="list flags, branches and event names to clean up after an experiment's decision",

@@ -9,7 +9,7 @@ is found at evaluation time and the experiment is refused, never resolved by pic
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from types import MappingProxyType
 
@@ -46,7 +46,9 @@ class Experiment:
         user_facing: Whether people see the variant; request-level randomization is refused
             for user-facing experiments unless ``allow_request_unit`` is set.
         allow_request_unit: Explicitly allow request randomization of a user-facing experiment.
-        rollback: What a rollout change does to units already assigned.
+        rollback: What a rollout change does to units already assigned. None when the
+            declaration does not say: the experiment then runs as ``finish_active``, and the
+            preflight reports it (plan rollback before the experiment starts).
         variant_names: Readable variant names by FeatBit variation id or value.
         kill_switch_wins: Under ``finish_active``, turning the flag off still applies at once.
     """
@@ -57,7 +59,7 @@ class Experiment:
     run_id: str = ""
     user_facing: bool = True
     allow_request_unit: bool = False
-    rollback: RollbackMode = RollbackMode.FINISH_ACTIVE
+    rollback: RollbackMode | None = None
     variant_names: Mapping[str, str] = field(default_factory=dict)
     kill_switch_wins: bool = True
 
@@ -68,7 +70,8 @@ class Experiment:
             raise PolicyError(f"experiment {self.flag_key!r} needs a unit")
         if not self.experiment_key:
             object.__setattr__(self, "experiment_key", self.flag_key)
-        object.__setattr__(self, "rollback", RollbackMode(self.rollback))
+        if self.rollback is not None:
+            object.__setattr__(self, "rollback", RollbackMode(self.rollback))
         object.__setattr__(self, "variant_names", MappingProxyType(dict(self.variant_names)))
 
     def refusal(self) -> str | None:
@@ -204,6 +207,13 @@ class UnitPolicy:
         if refusal is not None:
             raise PolicyError(f"{refusal} ({source})")
         existing = self._experiments.get(experiment.flag_key)
+        if existing is not None:
+            # A declaration that leaves the rollback unsaid does not disagree with one that
+            # says it: the declared mode is kept (the preflight reports undeclared ones).
+            if existing.rollback is None:
+                existing = replace(existing, rollback=experiment.rollback)
+            elif experiment.rollback is None:
+                experiment = replace(experiment, rollback=existing.rollback)
         if existing is not None and existing != experiment:
             raise PolicyError(
                 f"flag {experiment.flag_key!r} is declared twice and the declarations "

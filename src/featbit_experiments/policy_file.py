@@ -13,7 +13,7 @@ empty policy. The format::
 
     [experiments.support-retrieval-test]
     unit = "conversation"
-    rollback = "finish_active"         # or "contain"
+    rollback = "finish_active"         # or "contain"; the preflight errs when absent
     user_facing = true
     run_id = "2026-06"
     variants = { "v-b" = "retrieval_profile_b" }
@@ -119,9 +119,9 @@ def _experiment(key: str, spec: Mapping[str, Any]) -> Experiment:
     _check_fields(f"experiments.{key}", spec, _EXPERIMENT_FIELDS)
     if "unit" not in spec:
         raise PolicyError(f"experiments.{key}: 'unit' is required")
-    rollback = spec.get("rollback", RollbackMode.FINISH_ACTIVE.value)
+    rollback = spec.get("rollback")
     try:
-        mode = RollbackMode(rollback)
+        mode = None if rollback is None else RollbackMode(rollback)
     except ValueError:
         raise PolicyError(
             f"experiments.{key}: rollback must be 'finish_active' or 'contain', got {rollback!r}"

@@ -37,6 +37,9 @@ from .guardrails import EventFanout, EventSink, LoggingSink
 from .insights import BoundedEventProcessor
 from .outcomes import OutcomeRecorder
 from .policy import UnitPolicy
+from .preflight.model import PreflightReport
+from .preflight.plan import PreflightPlan
+from .preflight.startup import startup_preflight
 from .privacy import Privacy, id_fields_of
 from .resolver import FlagResolver
 from .sdk_logs import collapse_repeated_sdk_logs
@@ -83,6 +86,10 @@ class FeatBitProvider(AbstractProvider):
         disabled_serves_default: OpenFeature-strict behaviour for a flag switched off in
             FeatBit: serve the caller's default with reason DISABLED (as the OpenFeature
             conformance suite expects) instead of FeatBit's disabled variation.
+        preflight: Run the preflight's checks once FeatBit's data has synced and log each
+            error and warning once (``True``, or a :class:`~featbit_experiments.preflight.
+            PreflightPlan` saying how many instances run and what each experiment expects);
+            the report is kept in :attr:`preflight_report`.
     """
 
     def __init__(
@@ -98,6 +105,7 @@ class FeatBitProvider(AbstractProvider):
         exposure_keys: SeenKeys | None = None,
         store: AssignmentStore | None = None,
         disabled_serves_default: bool = False,
+        preflight: PreflightPlan | bool = False,
     ) -> None:
         super().__init__()
         self.client = client
@@ -134,6 +142,9 @@ class FeatBitProvider(AbstractProvider):
         self._last_state: StateType | None = None
         self._initializing = False
         self._flag_listener = _FlagChanges(self)
+        self._preflight_plan = PreflightPlan() if preflight is True else (preflight or None)
+        #: The start-up preflight's report, once it has run (``preflight=`` option).
+        self.preflight_report: PreflightReport | None = None
 
     # -- construction -------------------------------------------------------------------
 
@@ -190,6 +201,7 @@ class FeatBitProvider(AbstractProvider):
         exposure_keys: SeenKeys | None = None,
         store: AssignmentStore | None = None,
         disabled_serves_default: bool = False,
+        preflight: PreflightPlan | bool = False,
         **config_options: Any,
     ) -> FeatBitProvider:
         """A provider on a FeatBit client streaming from a FeatBit server.
@@ -221,6 +233,7 @@ class FeatBitProvider(AbstractProvider):
             exposure_keys=exposure_keys,
             store=store,
             disabled_serves_default=disabled_serves_default,
+            preflight=preflight,
         )
 
     # -- OpenFeature: metadata and lifecycle ----------------------------------------------
@@ -247,6 +260,7 @@ class FeatBitProvider(AbstractProvider):
             # STALE on a dropped stream); the registry itself announces a successful start.
             self._initializing = False
         if ready:
+            self._run_preflight()
             return
         message = self._sync_failure()
         logger.warning("%s", message)
@@ -310,6 +324,7 @@ class FeatBitProvider(AbstractProvider):
         message = f"{error.error_type}: {error.message}" if error is not None else None
         if kind == StateType.OK:
             self.emit_provider_ready(ProviderEventDetails(message="FeatBit data synced"))
+            self._run_preflight()
         elif kind == StateType.INTERRUPTED:
             self.emit_provider_stale(
                 ProviderEventDetails(message=message or "FeatBit stream interrupted")
@@ -321,6 +336,13 @@ class FeatBitProvider(AbstractProvider):
                     error_code=ErrorCode.PROVIDER_FATAL,
                 )
             )
+
+    def _run_preflight(self) -> None:
+        """The start-up preflight, once, after the first data sync (when asked for)."""
+        with self._lock:
+            plan, self._preflight_plan = self._preflight_plan, None
+        if plan is not None:
+            self.preflight_report = startup_preflight(self.client, self.policy, self.store, plan)
 
     def _flag_changed(self, flag_key: str) -> None:
         self.emit_provider_configuration_changed(

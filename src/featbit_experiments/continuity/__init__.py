@@ -2,12 +2,14 @@
 turns, retries and instances, and rollback follows the rule the experiment declared.
 
 ``store`` defines what is remembered and the store contract; ``memory`` is the embedded default;
-``redis_store`` shares the ledger between instances; ``ledger`` is the policy that decides, per
+``redis_store`` shares the ledger between instances (``redis_config`` says whether a Redis
+server keeps it); ``ledger`` is the policy that decides, per
 evaluation, between the ledger and FeatBit.
 """
 
 from .ledger import AssignmentLedger
 from .memory import DEFAULT_MAX_ENTRIES, InMemoryStore
+from .redis_config import RedisDurability, read_redis_durability
 from .redis_store import RedisStore
 from .store import (
     DEFAULT_TTL_SECONDS,
@@ -27,6 +29,8 @@ __all__ = [
     "InMemoryStore",
     "LedgerEntry",
     "LedgerKey",
+    "RedisDurability",
     "RedisStore",
     "StoreUnavailable",
+    "read_redis_durability",
 ]

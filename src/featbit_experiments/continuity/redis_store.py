@@ -143,6 +143,12 @@ class RedisStore:
         self._fields: dict[tuple[str, str], str] = {}
 
     @property
+    def client(self) -> Any:
+        """The ``redis.Redis`` client, for read-only checks of the server's configuration
+        (:func:`~featbit_experiments.continuity.redis_config.read_redis_durability`)."""
+        return self._redis
+
+    @property
     def round_trips(self) -> int:
         """Requests sent to Redis so far (every command, script call and handshake)."""
         return self._round_trips.value
