@@ -9,11 +9,20 @@ While the chosen runnable runs:
 
 - every experiment evaluation inside it is collected (``featbit_experiments.scope``) and handed
   to the turn of an :class:`~.callback.ExperimentCallbackHandler`, if one is attached, so the
-  turn's spans carry each experiment's key, variant and unit;
+  turn's spans carry each experiment's key, variant and unit (and to any scope outside, such
+  as the web request's);
+- the turn's span (or the span of the run the router is nested in) is OpenTelemetry's current
+  span, so spans started inside (an instrumented HTTP client's, the flag evaluation events)
+  nest under it in the turn's trace;
 - the turn's IDs are merged into OpenFeature's transaction context, so flag evaluations inside
   see them (effective once the application has installed a transaction context propagator);
-- the router's choice is pinned to the turn, so retries and fallbacks that run the router
-  again in the same turn get the same branch without evaluating again.
+- the flag's evaluation is pinned to the turn, so retries, fallbacks and other routers on the
+  same flag in the turn use it without evaluating again; a router whose branches do not name
+  the pinned variant runs its default branch and records ``fallback_used``.
+
+A router at the root of a turn names the turn after the runnable it chose (the agent or
+graph), not after itself. A router whose client has no OpenFeature provider warns once, naming
+the fix, rather than quietly running its default branch on every turn.
 
 What is set in a context for the chosen runnable is restored when it returns (streams run in
 the per-run context copy LangChain makes), so nothing set here reaches the caller. Nothing here
@@ -24,7 +33,9 @@ the default with an error code and the provider records the guardrail).
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.callbacks import (
@@ -43,14 +54,20 @@ from langchain_core.runnables.config import (
 from openfeature import api
 from openfeature.client import OpenFeatureClient
 from openfeature.flag_evaluation import FlagEvaluationDetails
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span
 
 from featbit_experiments.assignment import Assignment
 from featbit_experiments.guardrails import EventFanout, Guardrail
-from featbit_experiments.scope import collect_assignments
+from featbit_experiments.scope import collect_assignments, record_assignment
 
 from .callback import TurnTracking
+from .provider_link import is_unset
 from .turn_context import TurnContext, TurnContextReader
-from .turns import Turn, TurnTracker
+from .turns import Pin, Turn, TurnTracker
+
+logger = logging.getLogger("featbit_experiments.langchain")
 
 #: Metadata key under which the branch chosen for each flag reaches nested runs (and so every
 #: tracer: LangSmith, OpenLLMetry), as ``{flag_key: branch}``.
@@ -59,8 +76,21 @@ BRANCHES_METADATA_KEY = "experiment_branches"
 RunnableLike = Runnable[Any, Any] | Callable[..., Any] | Mapping[str, Any]
 
 
+@dataclass(frozen=True)
+class _Entered:
+    """What a router run knows about its turn when it starts."""
+
+    context: TurnContext
+    turn: Turn | None
+    tracker: TurnTracker | None
+    #: The span the run's children are parented to (the turn span for chains).
+    span: Span | None
+    #: Whether the run is the turn's root run.
+    is_root: bool
+
+
 class _Scope:
-    """One router run's assignment collection and transaction context.
+    """One router run's assignment collection, transaction context and current span.
 
     Opened where the chosen runnable runs (the caller's context for ``invoke``, LangChain's
     per-run context copy for streams) and restored by :meth:`close`. A stream abandoned by
@@ -68,14 +98,20 @@ class _Scope:
     nothing there.
     """
 
-    def __init__(self, context: TurnContext, turn: Turn | None) -> None:
-        self._turn = turn
+    def __init__(self, entered: _Entered) -> None:
+        self._turn = entered.turn
         self._reported = 0
         self._collecting = collect_assignments()
         self._collected: list[Assignment] = self._collecting.__enter__()
         self._previous = api.get_transaction_context()
+        context = entered.context
         if not context.is_empty:
             api.set_transaction_context(self._previous.merge(context.evaluation_context))
+        self._span_token = (
+            otel_context.attach(trace.set_span_in_context(entered.span))
+            if entered.span is not None
+            else None
+        )
 
     def report(self) -> None:
         """Hand the assignments collected since the last report to the turn."""
@@ -85,8 +121,12 @@ class _Scope:
 
     def close(self) -> None:
         self.report()
+        if self._span_token is not None:
+            otel_context.detach(self._span_token)
         api.set_transaction_context(self._previous)
         self._collecting.__exit__(None, None, None)
+        for assignment in self._collected:  # the scope outside (a web request's) sees them too
+            record_assignment(assignment)
 
     def abandon(self) -> None:
         self.report()
@@ -128,16 +168,12 @@ class TurnScoped(Runnable[Any, Any]):
 
     # -- choosing (overridden by the router) ----------------------------------------------
 
-    def _choose(
-        self, context: TurnContext, turn: Turn | None
-    ) -> tuple[str | None, Runnable[Any, Any]]:
+    def _choose(self, entered: _Entered) -> tuple[str | None, Runnable[Any, Any]]:
         assert self.runnable is not None
         return None, self.runnable
 
-    async def _achoose(
-        self, context: TurnContext, turn: Turn | None
-    ) -> tuple[str | None, Runnable[Any, Any]]:
-        return self._choose(context, turn)
+    async def _achoose(self, entered: _Entered) -> tuple[str | None, Runnable[Any, Any]]:
+        return self._choose(entered)
 
     def _branch_metadata(self, label: str | None, config: RunnableConfig) -> dict[str, Any]:
         return {}
@@ -219,10 +255,11 @@ class TurnScoped(Runnable[Any, Any]):
         config: RunnableConfig,
         **kwargs: Any,
     ) -> Any:
-        context, turn = self._enter(config, run_manager)
-        with _Scope(context, turn) as scope:
-            label, runnable = self._choose(context, turn)
+        entered = self._enter(config, run_manager)
+        with _Scope(entered) as scope:
+            label, runnable = self._choose(entered)
             scope.report()
+            _name_turn(entered, runnable)
             return runnable.invoke(input, self._child(config, run_manager, label), **kwargs)
 
     async def _ainvoke(
@@ -232,10 +269,11 @@ class TurnScoped(Runnable[Any, Any]):
         config: RunnableConfig,
         **kwargs: Any,
     ) -> Any:
-        context, turn = self._enter(config, run_manager)
-        with _Scope(context, turn) as scope:
-            label, runnable = await self._achoose(context, turn)
+        entered = self._enter(config, run_manager)
+        with _Scope(entered) as scope:
+            label, runnable = await self._achoose(entered)
             scope.report()
+            _name_turn(entered, runnable)
             return await runnable.ainvoke(input, self._child(config, run_manager, label), **kwargs)
 
     def _transform(
@@ -245,11 +283,12 @@ class TurnScoped(Runnable[Any, Any]):
         config: RunnableConfig,
         **kwargs: Any,
     ) -> Iterator[Any]:
-        context, turn = self._enter(config, run_manager)
-        scope = _Scope(context, turn)
+        entered = self._enter(config, run_manager)
+        scope = _Scope(entered)
         try:
-            label, runnable = self._choose(context, turn)
+            label, runnable = self._choose(entered)
             scope.report()
+            _name_turn(entered, runnable)
             yield from runnable.transform(input, self._child(config, run_manager, label), **kwargs)
         except GeneratorExit:
             scope.abandon()
@@ -266,11 +305,12 @@ class TurnScoped(Runnable[Any, Any]):
         config: RunnableConfig,
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
-        context, turn = self._enter(config, run_manager)
-        scope = _Scope(context, turn)
+        entered = self._enter(config, run_manager)
+        scope = _Scope(entered)
         try:
-            label, runnable = await self._achoose(context, turn)
+            label, runnable = await self._achoose(entered)
             scope.report()
+            _name_turn(entered, runnable)
             async with _closing(
                 runnable.atransform(input, self._child(config, run_manager, label), **kwargs)
             ) as chunks:
@@ -286,15 +326,15 @@ class TurnScoped(Runnable[Any, Any]):
 
     # -- shared steps ---------------------------------------------------------------------
 
-    def _enter(
-        self, config: RunnableConfig, run_manager: BaseRunManager
-    ) -> tuple[TurnContext, Turn | None]:
+    def _enter(self, config: RunnableConfig, run_manager: BaseRunManager) -> _Entered:
         context = self.reader.from_config(config)
         tracker = _tracker_of(run_manager)
-        turn = tracker.turn_of(run_manager.run_id) if tracker is not None else None
-        if turn is not None and tracker is not None:
-            tracker.absorb_context(turn, context)
-        return context, turn
+        run_id = run_manager.run_id
+        turn = tracker.turn_of(run_id) if tracker is not None else None
+        if turn is None or tracker is None:
+            return _Entered(context, None, tracker, None, False)
+        tracker.absorb_context(turn, context)
+        return _Entered(context, turn, tracker, tracker.anchor_of(run_id), turn.run_id == run_id)
 
     def _child(
         self,
@@ -356,30 +396,31 @@ class ExperimentBranch(TurnScoped):
             raise ValueError(f"default branch {default!r} is not one of {list(self.branches)}")
         self.default = default
         self.client = client if client is not None else api.get_client(domain)
+        self._warned_unset = False
 
-    def _choose(
-        self, context: TurnContext, turn: Turn | None
-    ) -> tuple[str | None, Runnable[Any, Any]]:
-        pinned = turn.pinned(self.flag_key) if turn is not None else None
-        if pinned is None:
-            self._warn_conflicts(context)
+    def _choose(self, entered: _Entered) -> tuple[str | None, Runnable[Any, Any]]:
+        turn = self._turn_of(entered)
+        pin = turn.pinned(self.flag_key) if turn is not None else None
+        if pin is None:
+            self._before_evaluation(entered)
             details = self.client.get_string_details(
-                self.flag_key, self.default, context.evaluation_context
+                self.flag_key, self.default, entered.context.evaluation_context
             )
-            pinned = self._label(details, turn)
-        return pinned, self.branches[pinned]
+            pin = _pin(details, turn, self.flag_key)
+        label = self._label(pin, entered)
+        return label, self.branches[label]
 
-    async def _achoose(
-        self, context: TurnContext, turn: Turn | None
-    ) -> tuple[str | None, Runnable[Any, Any]]:
-        pinned = turn.pinned(self.flag_key) if turn is not None else None
-        if pinned is None:
-            self._warn_conflicts(context)
+    async def _achoose(self, entered: _Entered) -> tuple[str | None, Runnable[Any, Any]]:
+        turn = self._turn_of(entered)
+        pin = turn.pinned(self.flag_key) if turn is not None else None
+        if pin is None:
+            self._before_evaluation(entered)
             details = await self.client.get_string_details_async(
-                self.flag_key, self.default, context.evaluation_context
+                self.flag_key, self.default, entered.context.evaluation_context
             )
-            pinned = self._label(details, turn)
-        return pinned, self.branches[pinned]
+            pin = _pin(details, turn, self.flag_key)
+        label = self._label(pin, entered)
+        return label, self.branches[label]
 
     def _branch_metadata(self, label: str | None, config: RunnableConfig) -> dict[str, Any]:
         chosen = (config.get("metadata") or {}).get(BRANCHES_METADATA_KEY)
@@ -387,33 +428,65 @@ class ExperimentBranch(TurnScoped):
         merged[self.flag_key] = label
         return {BRANCHES_METADATA_KEY: merged}
 
-    def _label(self, details: FlagEvaluationDetails[str], turn: Turn | None) -> str:
-        if details.value in self.branches:
-            label = details.value
-        elif details.variant is not None and details.variant in self.branches:
-            label = details.variant
-        else:
-            label = self.default
-            self._guardrail(
-                Guardrail.FALLBACK_USED,
-                f"flag {self.flag_key!r} served {details.value!r} (variant "
-                f"{details.variant!r}), which names no branch of {list(self.branches)}; "
-                f"running the default branch {self.default!r}",
-            )
-        return turn.pin(self.flag_key, label) if turn is not None else label
+    def _turn_of(self, entered: _Entered) -> Turn | None:
+        turn = entered.turn
+        if turn is not None and entered.tracker is not None:
+            entered.tracker.learn_provider(turn, self.client.provider)
+        return turn
 
-    def _warn_conflicts(self, context: TurnContext) -> None:
-        if context.conflicts:
+    def _label(self, pin: Pin, entered: _Entered) -> str:
+        """This router's branch for the flag's evaluation: the one keyed by the served value,
+        else by the variant; the default branch when the evaluation failed (the provider has
+        recorded why) or names no branch here (recorded now)."""
+        if not pin.served:
+            return self.default
+        if pin.value in self.branches:
+            return pin.value
+        if pin.variant is not None and pin.variant in self.branches:
+            return pin.variant
+        self._guardrail(
+            entered,
+            Guardrail.FALLBACK_USED,
+            f"flag {self.flag_key!r} served {pin.value!r} (variant {pin.variant!r}), which "
+            f"names no branch of {list(self.branches)}; running the default branch "
+            f"{self.default!r}",
+            variation=pin.variant,
+        )
+        return self.default
+
+    def _before_evaluation(self, entered: _Entered) -> None:
+        """Say what will make the evaluation untrustworthy before it happens: IDs left out
+        for disagreeing, or no OpenFeature provider at all (every turn would quietly get the
+        default branch)."""
+        if entered.context.conflicts:
             self._guardrail(
+                entered,
                 Guardrail.INVALID_UNIT_ID,
-                f"run metadata and configurable disagree on {', '.join(context.conflicts)}; "
-                "those IDs are left out of the turn's context",
+                "run metadata and configurable disagree on "
+                f"{', '.join(entered.context.conflicts)}; those IDs are left out of the "
+                "turn's context",
             )
+        if is_unset(self.client.provider):
+            message = (
+                f"experiment_branch({self.flag_key!r}) has no OpenFeature provider, so every "
+                f"turn runs the default branch {self.default!r}; call "
+                "api.set_provider_and_wait(FeatBitProvider...) at start-up, or pass a "
+                "client= bound to a domain that has one"
+            )
+            if not self._warned_unset:
+                self._warned_unset = True
+                logger.warning(message)
+            self._guardrail(entered, Guardrail.PROVIDER_NOT_READY, message)
 
-    def _guardrail(self, name: Guardrail, message: str) -> None:
+    def _guardrail(
+        self, entered: _Entered, name: Guardrail, message: str, **attributes: Any
+    ) -> None:
+        """Record a guardrail through the client's provider, else the handler's."""
         events = getattr(self.client.provider, "events", None)
+        if not isinstance(events, EventFanout) and entered.tracker is not None:
+            events = entered.tracker.provider.events()
         if isinstance(events, EventFanout):
-            events.guardrail(name, message, flagKey=self.flag_key)
+            events.guardrail(name, message, flagKey=self.flag_key, **attributes)
 
 
 def experiment_branch(
@@ -447,6 +520,17 @@ def with_turn_context(
     """``runnable`` run under the turn's OpenFeature context, with every experiment evaluated
     inside it reported to the turn (see the module docstring)."""
     return TurnScoped(runnable, reader=reader, name=name or "with_turn_context")
+
+
+def _pin(details: FlagEvaluationDetails[str], turn: Turn | None, flag_key: str) -> Pin:
+    pin = Pin(str(details.value), details.variant, details.error_code is None)
+    return turn.pin(flag_key, pin) if turn is not None else pin
+
+
+def _name_turn(entered: _Entered, runnable: Runnable[Any, Any]) -> None:
+    """At the root of a turn, the turn is the agent or graph the router chose."""
+    if entered.is_root and entered.tracker is not None and entered.turn is not None:
+        entered.tracker.name_turn(entered.turn, runnable.get_name())
 
 
 def _tracker_of(run_manager: BaseRunManager) -> TurnTracker | None:
