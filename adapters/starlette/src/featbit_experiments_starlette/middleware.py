@@ -29,7 +29,7 @@ from featbit_experiments.scope import collect_assignments
 from featbit_experiments.units import UnitCatalog
 
 from .context import UnitBinding, check_propagation
-from .effective import echoing, publish, published, with_headers
+from .effective import STATE_KEY, echoing, published, with_headers
 from .rejection import Rejection, refuse
 from .telemetry import RequestTelemetry
 from .types import IdGenerator, OnInvalid
@@ -154,7 +154,10 @@ class UnitContextMiddleware:
         if changed:
             keys = self.reader.header_keys_of
             scope = with_headers(scope, ((keys(unit), value) for unit, value in changed.items()))
-        publish(scope, ids)
+        state = scope.get("state")  # publish(), inlined: this runs on every request
+        if state is None:
+            scope["state"] = state = {}
+        state[STATE_KEY] = ids
         if self._check_propagation:
             self._check_propagation = False
             check_propagation()

@@ -168,8 +168,11 @@ class UnitReader:
             chosen_from: Source | None = None
             problem: InvalidId | None = None
             for source in sources:
-                if source.header_key is not None:
-                    raw = headers.get(source.header_key)
+                key = source.header_key
+                if key is not None:
+                    raw = headers.get(key)
+                elif source.scope_key is not None and source.scope_key not in scope:
+                    continue  # e.g. no authentication ran: nothing to read, skip the call
                 else:
                     try:
                         raw = source.read(scope)
@@ -178,7 +181,7 @@ class UnitReader:
                         continue
                 if not raw:
                     continue
-                if isinstance(raw, Repeated):
+                if raw.__class__ is Repeated:
                     problem = InvalidId(unit.name, source, f"{unit.name} ID sent more than once")
                     break
                 why = unit.problem_with(raw)
