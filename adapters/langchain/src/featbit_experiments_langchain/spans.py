@@ -24,7 +24,7 @@ from featbit_experiments.provider import PROVIDER_NAME
 from featbit_experiments.telemetry import experiment_attributes
 
 if TYPE_CHECKING:
-    from .turns import Turn
+    from .turn import Turn
 
 _TRACER_NAME = "featbit_experiments_langchain"
 

@@ -5,7 +5,7 @@ first run whose parent it has not seen) and ends with that run. Every nested cha
 tool and retriever run belongs to it. State is kept per ``run_id`` because LangChain passes
 metadata only to the ``*_start`` callbacks. Callbacks of one turn may arrive on several threads
 (executor threads, ``RunnableParallel`` branches): the run map is only touched by single,
-atomic dict operations, and each turn's own state sits behind the turn's lock.
+atomic dict operations, and each turn's own state sits behind the turn's lock (``turn``).
 
 A run started with no parent (or a parent further up) while LangChain's ambient config names a
 run of a turn as the parent is adopted by that run: ``with_fallbacks`` hands its runnables its
@@ -20,9 +20,8 @@ outcome recorder catches its own.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
@@ -32,118 +31,19 @@ from langchain_core.outputs import LLMResult
 from langchain_core.runnables.config import var_child_runnable_config
 from opentelemetry.trace import Span
 
-from featbit_experiments.assignment import Assignment
-from featbit_experiments.guardrails import Guardrail
 from featbit_experiments.provider import FeatBitProvider
 
+from .fallbacks import FALLBACKS_RUN_NAME, record_fallback
 from .provider_link import ProviderLink
 from .spans import IdProtector, TurnSpans
+from .turn import Pin, Turn
 from .turn_context import TurnContext, TurnContextReader
 
 if TYPE_CHECKING:
     from .outcomes import TurnOutcomes
 
+__all__ = ["Pin", "Turn", "TurnTracker"]
 
-#: The run name of ``Runnable.with_fallbacks``; its children after a failed one are fallbacks.
-FALLBACKS_RUN_NAME = "RunnableWithFallbacks"
-
-
-@dataclass(frozen=True)
-class Pin:
-    """A flag's evaluation kept for the rest of a turn (see :meth:`Turn.pin`).
-
-    Args:
-        value: The value served (the router's default when the evaluation failed).
-        variant: The variant name, None when the evaluation failed.
-        served: Whether the flag served a variant (False: an error gave the default).
-    """
-
-    value: str
-    variant: str | None
-    served: bool
-
-
-class Turn:
-    """What is known about one turn while it runs.
-
-    Attributes:
-        run_id: The root run's ID.
-        name: The agent's or workflow's name (the root run's, or what a router at the root
-            ran).
-        privacy: How the turn's unit IDs appear on its spans.
-        context: The turn's unit IDs (metadata, plus what a router read from ``configurable``).
-        span: The turn's span.
-        error: The exception the root run ended with, if any.
-        input_tokens, output_tokens: Token usage summed over the turn's model calls.
-        saw_usage: Whether any model call reported usage.
-    """
-
-    def __init__(
-        self,
-        run_id: UUID,
-        name: str,
-        context: TurnContext,
-        span: Span,
-        privacy: IdProtector | None = None,
-    ) -> None:
-        self.run_id = run_id
-        self.name = name
-        self.context = context
-        self.span = span
-        self.privacy = privacy
-        #: The FeatBit provider the turn reports guardrails to, when one is known.
-        self.provider: FeatBitProvider | None = None
-        self.started = time.perf_counter()
-        self.ended: float | None = None
-        self.error: BaseException | None = None
-        self.input_tokens = 0
-        self.output_tokens = 0
-        self.saw_usage = False
-        self._assignments: list[Assignment] = []
-        self._pins: dict[str, Pin] = {}
-        self._runs: set[UUID] = {run_id}
-        self._lock = threading.Lock()
-
-    @property
-    def assignments(self) -> tuple[Assignment, ...]:
-        """Every experiment assignment made in the turn so far, in order."""
-        with self._lock:
-            return tuple(self._assignments)
-
-    @property
-    def latency_ms(self) -> float:
-        end = self.ended if self.ended is not None else time.perf_counter()
-        return (end - self.started) * 1000.0
-
-    def add_assignments(self, assignments: Iterable[Assignment]) -> None:
-        with self._lock:
-            self._assignments.extend(assignments)
-
-    def pin(self, flag_key: str, pin: Pin) -> Pin:
-        """Keep ``flag_key``'s evaluation for the rest of the turn; returns the one in force
-        (an earlier pin wins, so retries, fallbacks and other routers on the flag keep the
-        first evaluation)."""
-        with self._lock:
-            return self._pins.setdefault(flag_key, pin)
-
-    def pinned(self, flag_key: str) -> Pin | None:
-        with self._lock:
-            return self._pins.get(flag_key)
-
-    def add_usage(self, usage: tuple[int, int]) -> None:
-        with self._lock:
-            self.saw_usage = True
-            self.input_tokens += usage[0]
-            self.output_tokens += usage[1]
-
-    def _add_run(self, run_id: UUID) -> None:
-        with self._lock:
-            self._runs.add(run_id)
-
-    def _take_runs(self) -> list[UUID]:
-        with self._lock:
-            runs, self._runs = list(self._runs), set()
-            return runs
 
 
 @dataclass
@@ -334,35 +234,9 @@ class TurnTracker:
         if failed is None:
             return
         parent.failed_child = None
-        if parent.turn.provider is None:
-            return
-        events = parent.turn.provider.events
-        failed_name, error = failed
-        turn = parent.turn
-        kept = {a.flag_key: a for a in turn.assignments}
-        message = (
-            f"{failed_name!r} failed ({type(error).__qualname__}); fallback {name!r} ran "
-            "instead"
-        )
-        common = {
-            "failedRunnable": failed_name,
-            "fallbackRunnable": name,
-            "errorType": type(error).__qualname__,
-        }
-        if not kept:
-            events.guardrail(Guardrail.FALLBACK_USED, message, **common)
-        for assignment in kept.values():
-            events.guardrail(
-                Guardrail.FALLBACK_USED,
-                f"{message}; the turn keeps variant {assignment.variant!r} of "
-                f"{assignment.flag_key!r}",
-                flagKey=assignment.flag_key,
-                experimentKey=assignment.experiment_key,
-                variation=assignment.variant,
-                assignmentUnit=assignment.unit,
-                unitId=assignment.unit_key.value,
-                **common,
-            )
+        provider = parent.turn.provider
+        if provider is not None:
+            record_fallback(provider.events, parent.turn, failed[0], failed[1], name)
 
     def _put(self, run_id: UUID, run: _Run) -> None:
         self._runs[run_id] = run
