@@ -165,10 +165,9 @@ async def test_to_id_maps_identities_to_valid_ids(make_provider, of_client) -> N
 
 
 async def test_a_user_disagreeing_with_the_middlewares_is_left_out_with_a_conflict(
-    make_provider, of_client, sink: InMemorySink
+    make_provider, sink: InMemorySink
 ) -> None:
     provider = make_provider(EXPERIMENT_FLAGS)
-    client = of_client(provider)
     bound = bind_units(current_user_sync, user=lambda u: u.id, provider=provider)
     app = FastAPI()
 
@@ -177,7 +176,6 @@ async def test_a_user_disagreeing_with_the_middlewares_is_left_out_with_a_confli
         return dict(current_unit_ids())
 
     app.add_middleware(UnitContextMiddleware, provider=provider, trust_client_ids={"user"})
-    del client
 
     response = await get(app, "/", {"authorization": "Bearer alice@acme", "x-user-id": "bob"})
 
