@@ -1,7 +1,6 @@
-"""Every Python block of the READMEs (README.md and adapters/*/README.md) runs, in order, one
-namespace per README, so a snippet that drifts from the code fails here; TOML policy blocks
-load as policy files. A block is left out only with a stated reason
-(``<!-- snippet: skip: <reason> -->`` on the line before its fence).
+"""Every Python block of the core README runs, in order, in one namespace, so a snippet that
+drifts from the code fails here; TOML policy blocks load as policy files. A block is left out
+only with a stated reason (``<!-- snippet: skip: <reason> -->`` on the line before its fence).
 
 The snippets run as a reader would run them: in a fresh working directory holding the
 examples' ``flags.json`` and policy (as ``experiments.toml``), with ``FEATBIT_ENV_SECRET``,
@@ -25,7 +24,9 @@ from featbit_experiments import FeatBitProvider, load_policy
 from tests.support.featbit_server import FeatBitTestServer
 from tests.support.snippets import Snippet, snippets
 
-READMES = [REPOSITORY / "README.md", *sorted(REPOSITORY.glob("adapters/*/README.md"))]
+#: The adapters' READMEs are run by their own tests (adapters/*/tests/test_readme.py), each
+#: block on its own from the repository root.
+READMES = [REPOSITORY / "README.md"]
 SNIPPETS = [snippet for readme in READMES for snippet in snippets(readme)]
 
 

@@ -179,13 +179,16 @@ class GuardrailSpanEvents:
 def experiment_attributes(
     assignments: Iterable[Assignment],
     protect: Callable[[str], str | None] | None = None,
+    provider_name: str | None = None,
 ) -> dict[str, Any]:
     """Span attributes for the experiments evaluated under one span (a request, a turn).
 
     Parallel arrays ``experiment.keys`` / ``.variants`` / ``.units`` list each distinct
     (experiment, variant, unit) once, so a unit that switched variants shows both. When exactly
     one is present the scalar ``experiment.*`` attributes are set too, with the unit ID passed
-    through ``protect`` (the privacy setting; None leaves the ID out).
+    through ``protect`` (the privacy setting; None leaves the ID out), and so are the
+    feature-flag semantic-convention attributes of that evaluation (``feature_flag.key``,
+    ``.result.variant``, ``.version``, ``.context.id``, and ``.provider.name`` when given).
     """
     distinct: dict[tuple[str, str, str], Assignment] = {}
     for assignment in assignments:
@@ -209,4 +212,10 @@ def experiment_attributes(
         unit_id = only.unit_key.value if protect is None else protect(only.unit_key.value)
         if unit_id is not None:
             attributes[names.EXPERIMENT_UNIT_ID] = unit_id
+            attributes[names.FEATURE_FLAG_CONTEXT_ID] = f"{only.unit}:{unit_id}"
+        attributes[names.FEATURE_FLAG_KEY] = only.flag_key
+        attributes[names.FEATURE_FLAG_RESULT_VARIANT] = only.variant
+        attributes[names.FEATURE_FLAG_VERSION] = str(only.flag_version)
+        if provider_name:
+            attributes[names.FEATURE_FLAG_PROVIDER_NAME] = provider_name
     return attributes

@@ -8,6 +8,8 @@ right before its fence says why: ``<!-- snippet: skip: <reason> -->`` (a reason 
 from __future__ import annotations
 
 import re
+import sys
+import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,3 +61,20 @@ def snippets(path: Path) -> list[Snippet]:
                     skip.group("reason") if skip else None)
         )  # fmt: skip
     return found
+
+
+def python_blocks(path: Path) -> list[str]:
+    """The code of every runnable ``python`` block of a Markdown file, in order."""
+    return [s.code for s in snippets(path) if s.language == "python" and s.skip_reason is None]
+
+
+def run_block(block: str, name: str = "readme_example") -> dict[str, object]:
+    """Run one block as a module of its own (registered while it runs, so dataclasses and
+    FastAPI's annotation lookups find it); returns its namespace."""
+    module = types.ModuleType(name)
+    sys.modules[name] = module
+    try:
+        exec(compile(block, f"<{name}>", "exec"), module.__dict__)
+    finally:
+        del sys.modules[name]
+    return module.__dict__

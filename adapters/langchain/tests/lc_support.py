@@ -57,3 +57,10 @@ def named(spans: Sequence[ReadableSpan], prefix: str) -> list[ReadableSpan]:
 
 def attrs(span: ReadableSpan) -> dict[str, Any]:
     return dict(span.attributes or {})
+
+
+class ToolCallingFakeModel(FakeMessagesListChatModel):
+    """A fake chat model an agent can bind tools to (it answers from its list regardless)."""
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Runnable[Any, Any]:
+        return self

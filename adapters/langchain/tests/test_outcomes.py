@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from adapters.langchain.tests.lc_support import FLAG, answering_chain, experiment_flag
 from featbit_experiments import FeatBitProvider, Guardrail, InMemorySink, Metric, UnitPolicy
+from featbit_experiments import event_schema as schema
 from featbit_experiments.tracking import Outcome
 
 QUESTION = {"question": "where is my parcel?"}
@@ -128,3 +129,23 @@ def test_metric_declared_at_another_unit_is_keyed_by_that_unit_and_flagged(
     assert (latency.unit_key.unit, latency.unit_key.value) == ("user", "u-2")
     [mismatch] = sink.guardrails(Guardrail.METRIC_UNIT_MISMATCH.value)
     assert mismatch["metric"] == "turn_latency_ms"
+
+
+def test_every_turn_outcome_tells_the_audit_that_lower_is_better(
+    client: OpenFeatureClient, tracer_provider: TracerProvider, outcomes: list[Outcome]
+) -> None:
+    router(client).invoke(
+        QUESTION,
+        {
+            "callbacks": [turn_handler(client, tracer_provider)],
+            "metadata": {"conversation_id": "conv-dir"},
+        },
+    )
+
+    directions = {o.name: o.attributes.get(schema.METRIC_DIRECTION) for o in outcomes}
+    assert directions == {
+        "turn_latency_ms": schema.LOWER_IS_BETTER,
+        "turn_error": schema.LOWER_IS_BETTER,
+        "turn_input_tokens": schema.LOWER_IS_BETTER,
+        "turn_output_tokens": schema.LOWER_IS_BETTER,
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -243,3 +244,91 @@ def test_flag_served_to_everyone_sends_every_conversation_to_one_branch(
     }
 
     assert outputs == {"B"}
+
+
+def test_routers_on_one_flag_with_other_arm_names_use_their_default_and_say_so(
+    client: OpenFeatureClient,
+    handler: ExperimentCallbackHandler,
+    sink: InMemorySink,
+    assignments: list[Assignment],
+) -> None:
+    conversation = "conv-two-routers"
+    variant = variant_for(client, conversation)
+    assignments.clear()
+    by_variant = experiment_branch(
+        FLAG, {"control": lambda _: "A", "retrieval_profile_b": lambda _: "B"}, client=client
+    )
+    by_other_names = experiment_branch(
+        FLAG, {"plain": lambda _: "plain", "fancy": lambda _: "fancy"}, client=client
+    )
+    turn = by_variant | by_other_names
+
+    output = turn.invoke(
+        QUESTION, {"callbacks": [handler], "metadata": {"conversation_id": conversation}}
+    )
+
+    assert output == "plain"  # the second router's default branch
+    assert len(assignments) == 1  # the flag is evaluated once per turn
+    [fallback] = sink.guardrails(Guardrail.FALLBACK_USED.value)
+    assert (fallback["flagKey"], fallback["variation"]) == (FLAG, variant)
+    assert "plain" in fallback["message"]
+
+
+def test_routers_on_one_flag_that_share_arm_names_follow_the_same_variant(
+    client: OpenFeatureClient, handler: ExperimentCallbackHandler, sink: InMemorySink
+) -> None:
+    first = experiment_branch(
+        FLAG, {"control": lambda q: "a", "retrieval_profile_b": lambda q: "b"}, client=client
+    )
+    second = experiment_branch(
+        FLAG,
+        {"retrieval_profile_b": lambda p: p + "B", "control": lambda p: p + "A"},
+        client=client,
+    )
+
+    output = (first | second).invoke(
+        QUESTION, {"callbacks": [handler], "metadata": {"conversation_id": "conv-same"}}
+    )
+
+    assert output in ("aA", "bB")
+    assert sink.guardrails(Guardrail.FALLBACK_USED.value) == []
+
+
+def test_a_router_without_an_openfeature_provider_warns_once_naming_the_fix(
+    caplog: pytest.LogCaptureFixture, handler: ExperimentCallbackHandler
+) -> None:
+    chain = experiment_branch(
+        FLAG,
+        {"control": lambda _: "A", "retrieval_profile_b": lambda _: "B"},
+        client=api.get_client("a-domain-nobody-set"),
+    )
+
+    with caplog.at_level(logging.WARNING, logger="featbit_experiments.langchain"):
+        outputs = [
+            chain.invoke(QUESTION, {"callbacks": [handler], "metadata": {"conversation_id": c}})
+            for c in ("c-1", "c-2", "c-3")
+        ]
+
+    assert outputs == ["A", "A", "A"]
+    warnings = [r for r in caplog.records if "no OpenFeature provider" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "set_provider_and_wait" in warnings[0].getMessage()
+
+
+def test_a_router_without_a_provider_records_a_guardrail_where_the_handler_reports(
+    provider: FeatBitProvider, sink: InMemorySink, tracer_provider: Any
+) -> None:
+    handler = ExperimentCallbackHandler(tracer_provider=tracer_provider, provider=provider)
+    chain = experiment_branch(
+        FLAG,
+        {"control": lambda _: "A", "retrieval_profile_b": lambda _: "B"},
+        client=api.get_client("a-domain-nobody-set"),
+    )
+
+    for conversation in ("c-1", "c-2"):
+        chain.invoke(
+            QUESTION, {"callbacks": [handler], "metadata": {"conversation_id": conversation}}
+        )
+
+    events = sink.guardrails(Guardrail.PROVIDER_NOT_READY.value)
+    assert [e["flagKey"] for e in events] == [FLAG, FLAG]

@@ -28,6 +28,7 @@ from langchain_core.runnables import (
 )
 from langchain_core.tools import BaseTool, tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
+from openfeature import api
 from openfeature.client import OpenFeatureClient
 from openfeature.evaluation_context import EvaluationContext
 from opentelemetry.sdk.trace import TracerProvider
@@ -40,6 +41,7 @@ from adapters.langchain.tests.lc_support import (
     answering_chain,
     attrs,
     by_trace,
+    experiment_flag,
     named,
 )
 from featbit_experiments import telemetry_names as names
@@ -206,7 +208,7 @@ def test_agent_loop_with_a_tool_call_gets_model_and_tool_spans_tagged_with_the_v
     assert tool_span.name == "execute_tool lookup_order"
     assert attrs(tool_span)[names.GEN_AI_TOOL_CALL_ID] == "call-1"
     assert attrs(tool_span)[names.GEN_AI_TOOL_NAME] == "lookup_order"
-    assert attrs(turn)[names.GEN_AI_AGENT_NAME] == f"experiment_branch:{FLAG}"
+    assert attrs(turn)[names.GEN_AI_AGENT_NAME] == "support_agent"  # the agent, not the router
     variant = variant_for(client, conversation)
     for span in spans:
         assert attrs(span)[names.EXPERIMENT_VARIANT] == variant, span.name
@@ -404,3 +406,39 @@ def test_evaluation_inside_with_turn_context_is_tagged_on_the_turn(
     assert served == variant_for(client, "c-3")
     assert attrs(turn)[names.EXPERIMENT_KEYS] == (FLAG,)
     assert attrs(turn)[names.EXPERIMENT_VARIANTS] == (served,)
+
+
+def test_the_handler_takes_the_providers_hashed_privacy_by_default(
+    make_provider: Any, tracer_provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    privacy = Privacy.hashed("a-test-key-of-32-bytes-exactly!!")
+    api.set_provider_and_wait(make_provider([experiment_flag()], privacy=privacy))
+    try:
+        handler = ExperimentCallbackHandler(tracer_provider=tracer_provider)
+        router(api.get_client(), answering_chain("A"), answering_chain("B")).invoke(
+            QUESTION,
+            {"callbacks": [handler], "metadata": {"conversation_id": "c-raw", "user_id": "u-raw"}},
+        )
+    finally:
+        api.clear_providers()
+
+    spans = exporter.get_finished_spans()
+    assert spans
+    assert all("c-raw" not in str(attrs(s)) and "u-raw" not in str(attrs(s)) for s in spans)
+    [turn] = named(spans, "invoke_workflow")
+    assert attrs(turn)[names.UNIT_ID_PREFIX + "user"] == privacy.protect("u-raw")
+
+
+def test_a_handler_without_a_provider_takes_the_privacy_of_the_routers_provider(
+    make_provider: Any, of_client: Any, tracer_provider: TracerProvider, exporter: Any
+) -> None:
+    privacy = Privacy.hashed("a-test-key-of-32-bytes-exactly!!")
+    client = of_client(make_provider([experiment_flag()], privacy=privacy))
+    handler = ExperimentCallbackHandler(tracer_provider=tracer_provider)
+
+    router(client, answering_chain("A"), answering_chain("B")).invoke(
+        QUESTION, {"callbacks": [handler], "metadata": {"conversation_id": "c-raw"}}
+    )
+
+    spans = exporter.get_finished_spans()
+    assert {attrs(s)[names.GEN_AI_CONVERSATION_ID] for s in spans} == {privacy.protect("c-raw")}

@@ -58,6 +58,16 @@ def test_unit_context_restores_what_was_there_before() -> None:
     assert current_unit_ids() == {}
 
 
+def test_nested_bindings_merge_like_openfeatures_transaction_context() -> None:
+    with unit_context({"conversation": "c-1", "user": "u-outer"}):
+        with unit_context({"user": "u-inner", "account": "a-1"}):
+            inner = dict(current_unit_ids())
+        outer = dict(current_unit_ids())
+
+    assert inner == {"conversation": "c-1", "user": "u-inner", "account": "a-1"}
+    assert outer == {"conversation": "c-1", "user": "u-outer"}
+
+
 async def test_a_new_conversation_gets_a_generated_id_echoed_in_the_response(
     make_provider, of_client, serve
 ) -> None:

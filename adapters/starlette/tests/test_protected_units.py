@@ -69,20 +69,6 @@ async def test_the_user_id_header_is_read_once_switched_on(make_provider, of_cli
     assert seen["user"] == "user:bob"
 
 
-async def test_authentication_still_wins_over_a_switched_on_user_header(
-    make_provider, of_client, serve
-) -> None:
-    seen = await get_units(
-        make_provider,
-        of_client,
-        serve,
-        {"authorization": "Bearer alice@acme", "x-user-id": "bob"},
-        trust_client_ids={"user"},
-    )
-
-    assert seen["units"]["user"] == "alice"
-
-
 def test_a_client_controlled_user_source_without_trust_is_a_configuration_error() -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         raise AssertionError("never called")

@@ -120,16 +120,38 @@ def test_the_authenticated_tenant_source_reads_the_tenant() -> None:
     assert authenticated_tenant()(scope(user=TenantUser("alice", "acme"))) == "acme"
 
 
-def test_the_first_source_with_a_valid_value_wins() -> None:
+def test_a_later_source_is_used_when_the_earlier_ones_have_no_value() -> None:
     reader = UnitReader(
         UnitCatalog(), {"conversation": (header("x-thread"), query_param("cid"))}
     )
 
-    both = reader.read(scope(headers=[(b"x-thread", b"t-1")], query=b"cid=q-1"))
-    query_only = reader.read(scope(query=b"cid=q-1"))
+    ids, problems = reader.read(scope(query=b"cid=q-1"))
 
-    assert both[0]["conversation"] == "t-1"
-    assert query_only[0]["conversation"] == "q-1"
+    assert (ids, list(problems)) == ({"conversation": "q-1"}, [])
+
+
+def test_sources_that_disagree_give_no_id_but_a_conflict_naming_both() -> None:
+    reader = UnitReader(
+        UnitCatalog(), {"conversation": (header("x-thread"), query_param("cid"))}
+    )
+
+    ids, problems = reader.read(scope(headers=[(b"x-thread", b"t-1")], query=b"cid=q-1"))
+
+    assert ids == {}
+    [conflict] = problems
+    assert conflict.description == "header x-thread, query cid"
+    assert conflict.guardrail.value == "unit_conflict"
+
+
+def test_an_invalid_value_is_not_followed_by_the_next_sources_value() -> None:
+    reader = UnitReader(
+        UnitCatalog(), {"conversation": (header("x-thread"), query_param("cid"))}
+    )
+
+    ids, problems = reader.read(scope(headers=[(b"x-thread", b"a b")], query=b"cid=q-1"))
+
+    assert ids == {}
+    assert [p.source.description for p in problems] == ["header x-thread"]
 
 
 def test_an_empty_value_counts_as_absent() -> None:

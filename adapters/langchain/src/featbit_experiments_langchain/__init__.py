@@ -10,16 +10,12 @@ chain or agent, a variant router, turn spans and end-of-turn outcomes.
 
 from .callback import AsyncExperimentCallbackHandler, ExperimentCallbackHandler, TurnTracking
 from .outcomes import TurnOutcomes
-from .router import (
-    BRANCHES_METADATA_KEY,
-    ExperimentBranch,
-    TurnScoped,
-    experiment_branch,
-    with_turn_context,
-)
+from .router import BRANCHES_METADATA_KEY, ExperimentBranch, experiment_branch
 from .spans import INVOKE_AGENT, INVOKE_WORKFLOW, IdProtector, TurnSpans
+from .turn import Turn
 from .turn_context import DEFAULT_ID_KEYS, TurnContext, TurnContextReader
-from .turns import Turn, TurnTracker
+from .turn_scoped import TurnScoped, with_turn_context
+from .turns import TurnTracker
 
 __all__ = [
     "BRANCHES_METADATA_KEY",

@@ -25,7 +25,10 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 from opentelemetry.trace import TracerProvider
 
+from featbit_experiments.provider import FeatBitProvider
+
 from .outcomes import TurnOutcomes
+from .provider_link import ProviderLink
 from .spans import CHAT, INVOKE_WORKFLOW, TEXT_COMPLETION, IdProtector, TurnSpans
 from .turn_context import TurnContextReader
 from .turns import TurnTracker
@@ -42,7 +45,12 @@ class TurnTracking:
         turn_operation: ``"invoke_workflow"`` (default) or ``"invoke_agent"``.
         outcomes: Outcome metrics to record at the end of each turn, or None for none.
         privacy: Applied to unit IDs written to spans, e.g.
-            ``featbit_experiments.privacy.Privacy.hashed(key)``.
+            ``featbit_experiments.privacy.Privacy.hashed(key)``; by default the provider's
+            own setting, so spans never carry IDs the provider's sinks would not.
+        provider: The FeatBit provider whose sinks receive the handler's guardrails
+            (``fallback_used``) and whose privacy setting applies; by default the
+            OpenFeature provider of the outcomes' client, else of the default domain, looked
+            up when a turn starts.
     """
 
     tracker: TurnTracker
@@ -54,9 +62,13 @@ class TurnTracking:
         turn_operation: str,
         outcomes: TurnOutcomes | None,
         privacy: IdProtector | None,
+        provider: FeatBitProvider | None,
     ) -> None:
-        spans = TurnSpans(tracer_provider, turn_operation=turn_operation, privacy=privacy)
-        self.tracker = TurnTracker(reader or TurnContextReader(), spans, outcomes)
+        spans = TurnSpans(tracer_provider, turn_operation=turn_operation)
+        link = ProviderLink(provider, outcomes.client if outcomes is not None else None)
+        self.tracker = TurnTracker(
+            reader or TurnContextReader(), spans, outcomes, provider=link, privacy=privacy
+        )
 
 
 def _run_name(serialized: Mapping[str, Any] | None, kwargs: Mapping[str, Any]) -> str:
@@ -89,9 +101,10 @@ class ExperimentCallbackHandler(BaseCallbackHandler, TurnTracking):
         turn_operation: str = INVOKE_WORKFLOW,
         outcomes: TurnOutcomes | None = None,
         privacy: IdProtector | None = None,
+        provider: FeatBitProvider | None = None,
     ) -> None:
         super().__init__()
-        self._setup(reader, tracer_provider, turn_operation, outcomes, privacy)
+        self._setup(reader, tracer_provider, turn_operation, outcomes, privacy, provider)
 
     def on_chain_start(
         self,
@@ -220,9 +233,10 @@ class AsyncExperimentCallbackHandler(AsyncCallbackHandler, TurnTracking):
         turn_operation: str = INVOKE_WORKFLOW,
         outcomes: TurnOutcomes | None = None,
         privacy: IdProtector | None = None,
+        provider: FeatBitProvider | None = None,
     ) -> None:
         super().__init__()
-        self._setup(reader, tracer_provider, turn_operation, outcomes, privacy)
+        self._setup(reader, tracer_provider, turn_operation, outcomes, privacy, provider)
 
     async def on_chain_start(
         self,

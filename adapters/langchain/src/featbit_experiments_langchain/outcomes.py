@@ -1,7 +1,9 @@
 """End-of-turn outcomes: latency, tokens and error sent through OpenFeature's ``track()``.
 
 One event per metric per experiment evaluated in the turn, named with the ``experimentKey``
-tracking attribute, with the turn's unit IDs as the evaluation context. The provider then keys
+tracking attribute and the metric's direction (``metricDirection``: every turn metric here is
+better when lower, so the audit reads that from the log rather than guessing), with the
+turn's unit IDs as the evaluation context. The provider then keys
 each metric by its declared unit, or by the experiment's unit, and flags a mismatch: this
 module never picks the key itself. A turn with no experiment records nothing (there is no
 experiment to attribute it to). Never raises into the chain.
@@ -14,8 +16,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from openfeature.client import OpenFeatureClient
-from openfeature.track import TrackingEventDetails
+from openfeature.track import TrackingEventDetails, TrackingValue
 
+from featbit_experiments import event_schema as schema
 from featbit_experiments.tracking import EXPERIMENT_KEY_ATTRIBUTE
 
 if TYPE_CHECKING:
@@ -35,6 +38,9 @@ class TurnOutcomes:
         output_tokens: Metric name for their output tokens. Token metrics are sent only
             when some model call reported usage.
         error: Metric name for whether the turn ended in an exception (1.0 or 0.0).
+
+    Each metric is sent with ``metricDirection`` = ``lower_is_better`` (a faster, cheaper,
+    error-free turn is better).
     """
 
     client: OpenFeatureClient
@@ -64,14 +70,14 @@ class TurnOutcomes:
         values = self.values(turn)
         context = turn.context.evaluation_context
         for experiment_key in experiment_keys:
+            attributes: dict[str, TrackingValue] = {
+                EXPERIMENT_KEY_ATTRIBUTE: experiment_key,
+                schema.METRIC_DIRECTION: schema.LOWER_IS_BETTER,
+            }
             for metric, value in values:
                 try:
                     self.client.track(
-                        metric,
-                        context,
-                        TrackingEventDetails(
-                            value=value, attributes={EXPERIMENT_KEY_ATTRIBUTE: experiment_key}
-                        ),
+                        metric, context, TrackingEventDetails(value=value, attributes=attributes)
                     )
                 except Exception:
                     logger.exception("could not record outcome %r of turn %s", metric, turn.run_id)

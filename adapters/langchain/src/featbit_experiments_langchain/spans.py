@@ -1,16 +1,17 @@
 """OpenTelemetry spans of a turn: one for the turn, one per model call, one per tool call.
 
-Names and attributes follow the GenAI semantic conventions where they exist (names come from
-``featbit_experiments.telemetry_names``); experiment key, variant and unit go under the
-``experiment.`` namespace. Unit IDs pass through the optional privacy object before they are
-written. Spans are parented explicitly (turn → call), never through the current context,
-because LangChain runs callbacks in copied contexts and executor threads.
+Names and attributes follow the GenAI and feature-flag semantic conventions where they exist
+(names come from ``featbit_experiments.telemetry_names``); experiment key, variant and unit go
+under the ``experiment.`` namespace. Unit IDs pass through the turn's privacy setting before
+they are written. Spans are parented explicitly (turn → call), never through the current
+context, because LangChain runs callbacks in copied contexts and executor threads; the routers
+make the turn span current while the runnable they chose runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from langchain_core.outputs import ChatGeneration, LLMResult
 from opentelemetry import trace
@@ -19,9 +20,11 @@ from opentelemetry.util.types import AttributeValue
 
 from featbit_experiments import telemetry_names as names
 from featbit_experiments.assignment import Assignment
+from featbit_experiments.provider import PROVIDER_NAME
 from featbit_experiments.telemetry import experiment_attributes
 
-from .turn_context import TurnContext
+if TYPE_CHECKING:
+    from .turn import Turn
 
 _TRACER_NAME = "featbit_experiments_langchain"
 
@@ -50,9 +53,8 @@ class TurnSpans:
             API's default (no SDK installed) spans are non-recording and attributes are
             skipped.
         turn_operation: The turn span's ``gen_ai.operation.name``: ``"invoke_workflow"``
-            (default, a chain) or ``"invoke_agent"`` (an in-process agent; the root run's
-            name becomes ``gen_ai.agent.name``). The span is named ``"{operation} {run name}"``.
-        privacy: Applied to every unit ID written to a span (``Privacy.hashed(key)``).
+            (default, a chain) or ``"invoke_agent"`` (an in-process agent; the agent's name
+            becomes ``gen_ai.agent.name``). The span is named ``"{operation} {name}"``.
     """
 
     def __init__(
@@ -60,11 +62,9 @@ class TurnSpans:
         tracer_provider: TracerProvider | None = None,
         *,
         turn_operation: str = INVOKE_WORKFLOW,
-        privacy: IdProtector | None = None,
     ) -> None:
         self._tracer = trace.get_tracer(_TRACER_NAME, tracer_provider=tracer_provider)
         self.turn_operation = turn_operation
-        self._privacy = privacy
 
     # -- starting -------------------------------------------------------------------------
     # Attributes go in with start_span/set_attributes, one call each: the SDK takes a lock
@@ -78,6 +78,12 @@ class TurnSpans:
         return self._tracer.start_span(
             f"{self.turn_operation} {run_name}", kind=SpanKind.INTERNAL, attributes=attributes
         )
+
+    def rename_turn(self, span: Span, name: str) -> None:
+        """Name the turn span after the agent or workflow it runs."""
+        span.update_name(f"{self.turn_operation} {name}")
+        if self.turn_operation == INVOKE_AGENT:
+            span.set_attribute(names.GEN_AI_AGENT_NAME, name)
 
     def start_model(
         self,
@@ -121,27 +127,29 @@ class TurnSpans:
     def finish(
         self,
         span: Span,
-        context: TurnContext,
-        assignments: Sequence[Assignment],
+        turn: Turn,
         *,
         error: BaseException | None = None,
-        unit_ids: bool = False,
+        is_turn: bool = False,
     ) -> None:
         """Tag ``span`` with the turn's conversation and experiments, then end it.
 
         Args:
-            unit_ids: Also write every known unit ID (``experiment.unit_ids.<unit>``); done
-                on the turn span only.
+            is_turn: ``span`` is the turn's own: also write every known unit ID
+                (``experiment.unit_ids.<unit>``).
         """
         if span.is_recording():
             attributes: dict[str, AttributeValue] = {}
+            context = turn.context
+            privacy = turn.privacy
             if context.conversation_id is not None:
-                self._put_id(attributes, names.GEN_AI_CONVERSATION_ID, context.conversation_id)
-            if unit_ids:
+                _put_id(attributes, names.GEN_AI_CONVERSATION_ID, context.conversation_id, privacy)
+            if is_turn:
                 for unit, value in context.ids.items():
-                    self._put_id(attributes, names.UNIT_ID_PREFIX + unit, value)
+                    _put_id(attributes, names.UNIT_ID_PREFIX + unit, value, privacy)
+            assignments = turn.assignments
             if assignments:
-                self._put_experiments(attributes, assignments)
+                _put_experiments(attributes, assignments, privacy)
             if error is not None:
                 attributes[names.ERROR_TYPE] = type(error).__qualname__
                 span.record_exception(error)
@@ -165,16 +173,22 @@ class TurnSpans:
                 span.set_attributes(attributes)
         return usage
 
-    def _put_experiments(
-        self, attributes: dict[str, AttributeValue], assignments: Sequence[Assignment]
-    ) -> None:
-        protect = None if self._privacy is None else self._privacy.protect
-        attributes.update(experiment_attributes(assignments, protect))
 
-    def _put_id(self, attributes: dict[str, AttributeValue], name: str, value: str) -> None:
-        protected = value if self._privacy is None else self._privacy.protect(value)
-        if protected is not None:
-            attributes[name] = protected
+def _put_experiments(
+    attributes: dict[str, AttributeValue],
+    assignments: Sequence[Assignment],
+    privacy: IdProtector | None,
+) -> None:
+    protect = None if privacy is None else privacy.protect
+    attributes.update(experiment_attributes(assignments, protect, PROVIDER_NAME))
+
+
+def _put_id(
+    attributes: dict[str, AttributeValue], name: str, value: str, privacy: IdProtector | None
+) -> None:
+    protected = value if privacy is None else privacy.protect(value)
+    if protected is not None:
+        attributes[name] = protected
 
 
 def token_usage(response: LLMResult) -> tuple[int, int] | None:

@@ -5,7 +5,14 @@ first run whose parent it has not seen) and ends with that run. Every nested cha
 tool and retriever run belongs to it. State is kept per ``run_id`` because LangChain passes
 metadata only to the ``*_start`` callbacks. Callbacks of one turn may arrive on several threads
 (executor threads, ``RunnableParallel`` branches): the run map is only touched by single,
-atomic dict operations, and each turn's own state sits behind the turn's lock.
+atomic dict operations, and each turn's own state sits behind the turn's lock (``turn``).
+
+A run started with no parent (or a parent further up) while LangChain's ambient config names a
+run of a turn as the parent is adopted by that run: ``with_fallbacks`` hands its runnables its
+own incoming config instead of its child config (langchain-ai/langchain#36072), and at the root
+that made every fallback a turn of its own. A runnable that fails inside a
+``RunnableWithFallbacks`` followed by the next one is a ``fallback_used`` guardrail naming both
+and the variants the turn keeps.
 
 The tracker never raises into the chain: LangChain logs and swallows callback errors, and the
 outcome recorder catches its own.
@@ -13,94 +20,30 @@ outcome recorder catches its own.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from langchain_core.outputs import LLMResult
+from langchain_core.runnables.config import var_child_runnable_config
 from opentelemetry.trace import Span
 
-from featbit_experiments.assignment import Assignment
+from featbit_experiments.provider import FeatBitProvider
 
-from .spans import TurnSpans
+from .fallbacks import FALLBACKS_RUN_NAME, record_fallback
+from .provider_link import ProviderLink
+from .spans import IdProtector, TurnSpans
+from .turn import Pin, Turn
 from .turn_context import TurnContext, TurnContextReader
 
 if TYPE_CHECKING:
     from .outcomes import TurnOutcomes
 
+__all__ = ["Pin", "Turn", "TurnTracker"]
 
-class Turn:
-    """What is known about one turn while it runs.
-
-    Attributes:
-        run_id: The root run's ID.
-        name: The root run's name.
-        context: The turn's unit IDs (metadata, plus what a router read from ``configurable``).
-        span: The turn's span.
-        error: The exception the root run ended with, if any.
-        input_tokens, output_tokens: Token usage summed over the turn's model calls.
-        saw_usage: Whether any model call reported usage.
-    """
-
-    def __init__(self, run_id: UUID, name: str, context: TurnContext, span: Span) -> None:
-        self.run_id = run_id
-        self.name = name
-        self.context = context
-        self.span = span
-        self.started = time.perf_counter()
-        self.ended: float | None = None
-        self.error: BaseException | None = None
-        self.input_tokens = 0
-        self.output_tokens = 0
-        self.saw_usage = False
-        self._assignments: list[Assignment] = []
-        self._pins: dict[str, str] = {}
-        self._runs: set[UUID] = {run_id}
-        self._lock = threading.Lock()
-
-    @property
-    def assignments(self) -> tuple[Assignment, ...]:
-        """Every experiment assignment made in the turn so far, in order."""
-        with self._lock:
-            return tuple(self._assignments)
-
-    @property
-    def latency_ms(self) -> float:
-        end = self.ended if self.ended is not None else time.perf_counter()
-        return (end - self.started) * 1000.0
-
-    def add_assignments(self, assignments: Iterable[Assignment]) -> None:
-        with self._lock:
-            self._assignments.extend(assignments)
-
-    def pin(self, flag_key: str, branch: str) -> str:
-        """Keep ``branch`` for ``flag_key`` for the rest of the turn; returns the branch in
-        force (an earlier pin wins, so retries and fallbacks keep the first choice)."""
-        with self._lock:
-            return self._pins.setdefault(flag_key, branch)
-
-    def pinned(self, flag_key: str) -> str | None:
-        with self._lock:
-            return self._pins.get(flag_key)
-
-    def add_usage(self, usage: tuple[int, int]) -> None:
-        with self._lock:
-            self.saw_usage = True
-            self.input_tokens += usage[0]
-            self.output_tokens += usage[1]
-
-    def _add_run(self, run_id: UUID) -> None:
-        with self._lock:
-            self._runs.add(run_id)
-
-    def _take_runs(self) -> list[UUID]:
-        with self._lock:
-            runs, self._runs = list(self._runs), set()
-            return runs
 
 
 @dataclass
@@ -110,6 +53,10 @@ class _Run:
     span: Span | None
     #: The span this run's children are parented to.
     anchor: Span
+    name: str = ""
+    parent_id: UUID | None = None
+    #: The name and error of the last child that failed (for a fallbacks run).
+    failed_child: tuple[str, BaseException] | None = None
 
 
 class TurnTracker:
@@ -119,6 +66,9 @@ class TurnTracker:
         reader: Reads unit IDs from run metadata.
         spans: Creates the spans.
         outcomes: Records outcomes at the end of each turn, or None.
+        provider: Where guardrails go and, unless ``privacy`` is given, whose privacy
+            setting applies to spans; looked up through OpenFeature by default.
+        privacy: How unit IDs appear on spans, instead of the provider's setting.
     """
 
     def __init__(
@@ -126,10 +76,17 @@ class TurnTracker:
         reader: TurnContextReader,
         spans: TurnSpans,
         outcomes: TurnOutcomes | None = None,
+        *,
+        provider: ProviderLink | None = None,
+        privacy: IdProtector | None = None,
     ) -> None:
         self.reader = reader
         self.spans = spans
         self.outcomes = outcomes
+        self.provider = provider or ProviderLink(
+            client=outcomes.client if outcomes is not None else None
+        )
+        self._privacy = privacy
         # Each access is one dict operation, atomic on its own: no lock is needed.
         self._runs: dict[UUID, _Run] = {}
 
@@ -142,6 +99,26 @@ class TurnTracker:
     def active_runs(self) -> int:
         """How many runs are being tracked (all of them end with their turn)."""
         return len(self._runs)
+
+    def anchor_of(self, run_id: UUID) -> Span | None:
+        """The span a run's children are parented to (the turn span for chains)."""
+        run = self._runs.get(run_id)
+        return run.anchor if run is not None else None
+
+    def name_turn(self, turn: Turn, name: str) -> None:
+        """Name the turn after what it runs (a router at the root names the agent or graph
+        it chose, not itself)."""
+        if name and name != turn.name:
+            turn.name = name
+            self.spans.rename_turn(turn.span, name)
+
+    def learn_provider(self, turn: Turn, provider: object) -> None:
+        """A router in the turn evaluates through ``provider``: when the handler was given
+        none and found none, the turn reports to it and takes its privacy setting."""
+        if turn.provider is None and isinstance(provider, FeatBitProvider):
+            turn.provider = provider
+            if self._privacy is None and turn.privacy is None:
+                turn.privacy = provider.privacy
 
     def absorb_context(self, turn: Turn, context: TurnContext) -> None:
         """Add IDs a runnable read from its config (``configurable``) that the callback could
@@ -159,13 +136,14 @@ class TurnTracker:
         name: str,
     ) -> None:
         """A chain or retriever run: a new turn when it has no known parent."""
-        parent = self._parent(parent_run_id)
+        parent_id, parent = self._parent(parent_run_id)
         if parent is None:
             turn = self._new_turn(run_id, metadata, name)
-            self._put(run_id, _Run(turn, turn.span, turn.span))
+            self._put(run_id, _Run(turn, turn.span, turn.span, name))
         else:
+            self._joined(parent, name)
             parent.turn._add_run(run_id)
-            self._put(run_id, _Run(parent.turn, None, parent.anchor))
+            self._put(run_id, _Run(parent.turn, None, parent.anchor, name, parent_id))
 
     def start_model(
         self,
@@ -176,15 +154,16 @@ class TurnTracker:
         operation: str,
         invocation_params: Mapping[str, Any] | None,
     ) -> None:
-        parent = self._parent(parent_run_id)
+        parent_id, parent = self._parent(parent_run_id)
         if parent is None:
             turn = self._new_turn(run_id, metadata, name)
             anchor = turn.span
         else:
+            self._joined(parent, name)
             turn, anchor = parent.turn, parent.anchor
             turn._add_run(run_id)
         span = self.spans.start_model(anchor, operation, metadata, invocation_params)
-        self._put(run_id, _Run(turn, span, span))
+        self._put(run_id, _Run(turn, span, span, name, parent_id))
 
     def start_tool(
         self,
@@ -194,15 +173,16 @@ class TurnTracker:
         name: str,
         call_id: str | None,
     ) -> None:
-        parent = self._parent(parent_run_id)
+        parent_id, parent = self._parent(parent_run_id)
         if parent is None:
             turn = self._new_turn(run_id, metadata, name)
             anchor = turn.span
         else:
+            self._joined(parent, name)
             turn, anchor = parent.turn, parent.anchor
             turn._add_run(run_id)
         span = self.spans.start_tool(anchor, name, call_id)
-        self._put(run_id, _Run(turn, span, span))
+        self._put(run_id, _Run(turn, span, span, name, parent_id))
 
     # -- ends -----------------------------------------------------------------------------
 
@@ -224,20 +204,53 @@ class TurnTracker:
             return
         turn = run.turn
         if run.span is not None and run.span is not turn.span:
-            self.spans.finish(run.span, turn.context, turn.assignments, error=error)
+            self.spans.finish(run.span, turn, error=error)
         if run_id == turn.run_id:
             self._end_turn(turn, error)
+        elif error is not None and run.parent_id is not None:
+            parent = self._runs.get(run.parent_id)
+            if parent is not None and parent.name == FALLBACKS_RUN_NAME:
+                parent.failed_child = (run.name, error)
 
     # -- internals ------------------------------------------------------------------------
 
-    def _parent(self, parent_run_id: UUID | None) -> _Run | None:
-        return self._runs.get(parent_run_id) if parent_run_id is not None else None
+    def _parent(self, parent_run_id: UUID | None) -> tuple[UUID | None, _Run | None]:
+        """The run a starting run belongs under: its parent, or the run LangChain's ambient
+        config names when that one is more specific (see the module docstring)."""
+        given = self._runs.get(parent_run_id) if parent_run_id is not None else None
+        ambient = var_child_runnable_config.get()
+        callbacks = ambient.get("callbacks") if ambient else None
+        ambient_id = getattr(callbacks, "parent_run_id", None)
+        if ambient_id is not None and ambient_id != parent_run_id:
+            found = self._runs.get(ambient_id)
+            if found is not None and (given is None or found.parent_id == parent_run_id):
+                return ambient_id, found
+        return parent_run_id, given
+
+    def _joined(self, parent: _Run, name: str) -> None:
+        """A run starts under ``parent``: after a failed child of a fallbacks run, it is the
+        fallback, and the turn records that it ran."""
+        failed = parent.failed_child
+        if failed is None:
+            return
+        parent.failed_child = None
+        provider = parent.turn.provider
+        if provider is not None:
+            record_fallback(provider.events, parent.turn, failed[0], failed[1], name)
 
     def _put(self, run_id: UUID, run: _Run) -> None:
         self._runs[run_id] = run
 
     def _new_turn(self, run_id: UUID, metadata: Mapping[str, Any] | None, name: str) -> Turn:
-        return Turn(run_id, name, self.reader.from_metadata(metadata), self.spans.start_turn(name))
+        provider = self.provider.provider()
+        privacy = self._privacy
+        if privacy is None and provider is not None:
+            privacy = provider.privacy
+        turn = Turn(
+            run_id, name, self.reader.from_metadata(metadata), self.spans.start_turn(name), privacy
+        )
+        turn.provider = provider
+        return turn
 
     def _end_turn(self, turn: Turn, error: BaseException | None) -> None:
         turn.ended = time.perf_counter()
@@ -249,7 +262,7 @@ class TurnTracker:
         # leaves its inner generators to the garbage collector): end their spans with it.
         for run in leftovers:
             if run.span is not None and run.span is not turn.span:
-                self.spans.finish(run.span, turn.context, turn.assignments)
-        self.spans.finish(turn.span, turn.context, turn.assignments, error=error, unit_ids=True)
+                self.spans.finish(run.span, turn)
+        self.spans.finish(turn.span, turn, error=error, is_turn=True)
         if self.outcomes is not None:
             self.outcomes.record(turn)

@@ -1,7 +1,8 @@
 """Starlette adapter for featbit-experiments: a pure ASGI middleware that reads, checks and binds
 each request's randomization-unit IDs (conversation, user, account, workflow, request) so every
 flag evaluation inside the request, its streaming body, background tasks or WebSocket session
-uses them, and tags the request's span with the experiments it saw."""
+uses them, and tags the request's span with the experiments it saw. FastAPI applications whose
+authentication is a ``Depends`` bind its user with ``featbit_experiments_starlette.fastapi``."""
 
 from .context import (
     BoundUnits,
@@ -11,7 +12,9 @@ from .context import (
     unit_context,
     use_contextvars_propagator,
 )
-from .middleware import UnitContextMiddleware
+from .effective import STATE_KEY
+from .middleware import UnitContextMiddleware, new_request_id
+from .rejection import Rejection, default_rejection
 from .sources import (
     Source,
     authenticated,
@@ -28,8 +31,10 @@ from .validation import PROTECTED_UNITS, InvalidId, UnitReader
 
 __all__ = [
     "PROTECTED_UNITS",
+    "STATE_KEY",
     "BoundUnits",
     "InvalidId",
+    "Rejection",
     "RequestTelemetry",
     "Source",
     "UnitBinding",
@@ -41,8 +46,10 @@ __all__ = [
     "check_propagation",
     "cookie",
     "current_unit_ids",
+    "default_rejection",
     "default_sources",
     "header",
+    "new_request_id",
     "path_param",
     "query_param",
     "unit_context",

@@ -3,8 +3,10 @@
 Importable without Starlette's middleware: a worker, a test or another adapter can bind unit IDs
 the same way. Binding does two things: it sets OpenFeature's transaction context (so every flag
 evaluation in the block, without an explicit context, uses these IDs) and a small ContextVar
-that application code reads with :func:`current_unit_ids`. Both are restored when the block
-ends, because OpenFeature's contextvars propagator has no reset of its own.
+that application code reads with :func:`current_unit_ids`. A binding inside another merges
+with it, as OpenFeature merges transaction contexts (the inner ID of a unit wins). Both are
+restored when the block ends, because OpenFeature's contextvars propagator has no reset of its
+own.
 
 OpenFeature's propagator is process-global, so this module installs none unless asked:
 call :func:`use_contextvars_propagator` once at start-up.
@@ -13,7 +15,7 @@ call :func:`use_contextvars_propagator` once at start-up.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from contextvars import ContextVar, Token
 from types import MappingProxyType, TracebackType
 
@@ -58,11 +60,12 @@ class UnitBinding:
         units: The catalog that names each unit's attribute; the standard one by default.
     """
 
-    __slots__ = ("_attribute_of", "_key_unit")
+    __slots__ = ("_attribute_of", "_key_unit", "_names_of")
 
     def __init__(self, units: UnitCatalog | None = None) -> None:
         units = units or _DEFAULT_UNITS
         self._attribute_of = {unit.name: unit.attribute for unit in units}
+        self._names_of = {unit.name: unit.attribute_names for unit in units}
         self._key_unit = units.targeting_key_unit
 
     def bind(self, unit_ids: Mapping[str, str]) -> BoundUnits:
@@ -73,29 +76,50 @@ class UnitBinding:
         """The evaluation context carrying ``unit_ids``: each under its unit's canonical
         attribute, and the targeting-key unit's ID (the user's) as the targeting key."""
         attribute_of = self._attribute_of
+        attributes: dict[str, str] = {}
+        for name, value in unit_ids.items():  # a loop: cheaper than a comprehension for a few
+            attributes[attribute_of[name]] = value
         key_unit = self._key_unit
-        return EvaluationContext(
-            unit_ids.get(key_unit) if key_unit else None,
-            {attribute_of[name]: value for name, value in unit_ids.items()},
-        )
+        return EvaluationContext(unit_ids.get(key_unit) if key_unit else None, attributes)
 
-    def enter(self, unit_ids: Mapping[str, str]) -> Saved:
+    def enter(self, unit_ids: Mapping[str, str], *, without: Collection[str] = ()) -> Saved:
         """Bind ``unit_ids``: merge them into the current OpenFeature transaction context and
-        set :func:`current_unit_ids`. Pass the result to :meth:`leave` in a ``finally``.
-        (The middleware's per-request path; ``with`` code uses :meth:`bind`.)"""
+        into :func:`current_unit_ids`. Pass the result to :meth:`leave` in a ``finally``.
+        (The middleware's per-request path; ``with`` code uses :meth:`bind`.)
+
+        Args:
+            without: Units to unbind in the block (IDs found to conflict): they leave both
+                the transaction context and :func:`current_unit_ids`.
+        """
         previous = api.get_transaction_context()
         ours = self.context_for(unit_ids)
         if previous.attributes or previous.targeting_key:
             ours = previous.merge(ours)
+        outer = _unit_ids.get()
+        merged = {**outer, **unit_ids} if outer else unit_ids
+        if without:
+            ours = self._unbound(ours, without)
+            merged = {unit: value for unit, value in merged.items() if unit not in without}
         api.set_transaction_context(ours)
-        return previous, _unit_ids.set(unit_ids)
+        return previous, _unit_ids.set(merged)
 
     @staticmethod
     def leave(saved: Saved) -> None:
-        """Restore what :meth:`enter` replaced (OpenFeature's propagator has no reset)."""
+        """Restore what :meth:`enter` replaced (OpenFeature's propagator has no reset). From
+        another context than :meth:`enter`'s (a framework that closes a dependency
+        elsewhere) there is nothing of ours to restore."""
         previous, token = saved
-        _unit_ids.reset(token)
+        try:
+            _unit_ids.reset(token)
+        except ValueError:
+            return
         api.set_transaction_context(previous)
+
+    def _unbound(self, context: EvaluationContext, units: Collection[str]) -> EvaluationContext:
+        names = {name for unit in units for name in self._names_of.get(unit, ())}
+        key = None if self._key_unit in units else context.targeting_key
+        kept = {name: value for name, value in context.attributes.items() if name not in names}
+        return EvaluationContext(key, kept)
 
 
 class BoundUnits:

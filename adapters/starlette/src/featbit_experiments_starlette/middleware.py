@@ -7,18 +7,20 @@ IDs are bound around ``await self.app(...)``, which returns only after the body 
 background tasks have run or the WebSocket has closed, and are restored afterwards. All
 configuration is turned into lookup tables in ``__init__``; a request costs a few header scans,
 one validation per ID and one context switch. Nothing here raises into the request: a bad ID is
-a 400 or is dropped, never a 500.
+a 400 (only for what the client sent), dropped or replaced, never a 500. The effective IDs are
+what the application sees: ``request.state.unit_ids`` and, when the middleware changed what
+was sent, the request's headers (see ``effective``).
 """
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Collection, Mapping, Sequence
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, TracerProvider
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from starlette.websockets import WebSocket
 
 from featbit_experiments.guardrails import EventFanout, Guardrail, LoggingSink
 from featbit_experiments.privacy import Privacy
@@ -27,12 +29,18 @@ from featbit_experiments.scope import collect_assignments
 from featbit_experiments.units import UnitCatalog
 
 from .context import UnitBinding, check_propagation
+from .effective import STATE_KEY, echoing, published, with_headers
+from .rejection import Rejection, refuse
 from .telemetry import RequestTelemetry
 from .types import IdGenerator, OnInvalid
 from .validation import InvalidId, SourceSpec, UnitReader
 
-#: WebSocket close code for a policy violation, used when the server cannot send a 400.
-_WS_POLICY_VIOLATION = 1008
+logger = logging.getLogger("featbit_experiments")
+
+
+def new_request_id() -> str:
+    """A random request ID (32 hex digits), for a request whose ID cannot be used."""
+    return uuid.uuid4().hex
 
 
 class UnitContextMiddleware:
@@ -44,20 +52,29 @@ class UnitContextMiddleware:
     Args:
         app: The ASGI application to wrap.
         sources: Where each unit's ID comes from, by unit name, merged over
-            :func:`~featbit_experiments_starlette.sources.default_sources`.
+            :func:`~featbit_experiments_starlette.sources.default_sources`. A unit's ID is
+            used only when every source that has one agrees and all are valid.
         trust_client_ids: Protected units (``"user"``, ``"account"``) whose IDs may come from
             a client-controlled source such as a header. Off by default: a client could
             otherwise choose its own variant or read another person's assignment.
-        on_invalid: ``"reject"`` answers 400 with a JSON body naming the field (WebSockets:
-            an HTTP 400 denial where the server supports it, else close code 1008);
-            ``"drop"`` treats the ID as absent. Both record an ``invalid_unit_id`` guardrail
-            that names the field, never the value.
+        on_invalid: For a value the client sent that fails the ID rule, or client fields
+            that disagree: ``"reject"`` answers 400 naming the fields (WebSockets: an HTTP
+            400 denial where the server supports it, else close code 1008); ``"drop"``
+            goes on without that unit's ID. A problem with a server-side source
+            (authentication) is always dropped: the client cannot fix it. Each records an
+            ``invalid_unit_id`` or ``unit_conflict`` guardrail naming the fields, never the
+            values.
         generate_conversation_id: Makes a conversation ID when a request carries none (or
-            only an invalid one that was dropped), echoed in ``response_header``. Off by
-            default: a client that never sends the ID back would start a new conversation
-            on every request, quietly turning a conversation experiment into a request one.
+            only one that was dropped), echoed in ``response_header``. Off by default: a
+            client that never sends the ID back would start a new conversation on every
+            request, quietly turning a conversation experiment into a request one.
+        generate_request_id: Replaces a request ID the client sent that cannot be used
+            (invalid or conflicting), never a 400: a request ID is a trace handle. A random
+            hex ID by default; None drops such an ID instead.
         response_header: The response header (and WebSocket accept header) echoing a
-            generated conversation ID.
+            generated conversation ID, unless the application set it itself.
+        rejection: Builds the response for a rejected request from its problems (for an
+            application that has its own error shape); a JSON 400 by default.
         provider: The FeatBit provider: its unit catalog names and checks IDs, its event
             sinks receive guardrails and its privacy setting applies to span attributes.
             Without it: the standard units, the ``featbit_experiments`` logger, raw IDs.
@@ -74,7 +91,9 @@ class UnitContextMiddleware:
         trust_client_ids: Collection[str] = (),
         on_invalid: OnInvalid = "reject",
         generate_conversation_id: IdGenerator | None = None,
+        generate_request_id: IdGenerator | None = new_request_id,
         response_header: str = "x-conversation-id",
+        rejection: Rejection | None = None,
         provider: FeatBitProvider | None = None,
         units: UnitCatalog | None = None,
         tracer_provider: TracerProvider | None = None,
@@ -89,16 +108,23 @@ class UnitContextMiddleware:
         self.reader = UnitReader(self.units, sources, trust_client_ids=trust_client_ids)
         self._binding = UnitBinding(self.units)
         self._check_propagation = True  # on the first request: the app installs it at start-up
+        self._watch_user = "user" in self.reader.scope_keys
         self._reject = on_invalid == "reject"
-        self._action = "rejected" if self._reject else "dropped"
+        self._rejection = rejection
         self._events: EventFanout = (
             provider.events if provider is not None else EventFanout((LoggingSink(),))
         )
-        self._generate = generate_conversation_id
-        if generate_conversation_id is not None:
-            problem = self.units["conversation"].problem_with(generate_conversation_id())
-            if problem is not None:
-                raise ValueError(f"generate_conversation_id makes invalid IDs: {problem}")
+        self._generators: dict[str, IdGenerator] = {}
+        for unit, generator in (
+            ("conversation", generate_conversation_id),
+            ("request", generate_request_id),
+        ):
+            if generator is not None and unit in self.units.names:
+                problem = self.units[unit].problem_with(generator())
+                if problem is not None:
+                    raise ValueError(f"generate_{unit}_id makes invalid IDs: {problem}")
+                self._generators[unit] = generator
+        self._generate_conversation = "conversation" in self._generators
         self._echo_header = response_header.lower().encode("latin-1")
         self.telemetry = RequestTelemetry(
             self.units,
@@ -110,20 +136,32 @@ class UnitContextMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        ids, invalid = self.reader.read(scope)
-        if invalid:
-            self._report(invalid)
-            if self._reject:
-                await _refuse(invalid[0], scope, receive, send)
+        ids, problems = self.reader.read(scope)
+        changed: dict[str, str | None] | None = None
+        if problems:
+            changed = {}
+            rejected = self._settle(problems, ids, changed)
+            if rejected:
+                await refuse(rejected, self._rejection, scope, receive, send)
                 return
-        if self._generate is not None and "conversation" not in ids:
-            generated = self._new_conversation_id()
+        if self._generate_conversation and "conversation" not in ids:
+            generated = self._new_id("conversation")
             if generated is not None:
                 ids["conversation"] = generated
-                send = self._echoing(send, generated.encode("latin-1"))
+                send = echoing(send, self._echo_header, generated.encode("latin-1"))
+                changed = changed if changed is not None else {}
+                changed["conversation"] = generated
+        if changed:
+            keys = self.reader.header_keys_of
+            scope = with_headers(scope, ((keys(unit), value) for unit, value in changed.items()))
+        state = scope.get("state")  # publish(), inlined: this runs on every request
+        if state is None:
+            scope["state"] = state = {}
+        state[STATE_KEY] = ids
         if self._check_propagation:
             self._check_propagation = False
             check_propagation()
+        watching = self._watch_user and "user" not in scope
         saved = self._binding.enter(ids)
         try:
             span = trace.get_current_span()
@@ -136,6 +174,8 @@ class UnitContextMiddleware:
                 await self.app(scope, receive, send)
         finally:
             self._binding.leave(saved)
+        if self._watch_user:
+            self._check_user_source(scope, watching)
 
     async def _traced(
         self, span: Span, ids: Mapping[str, str], scope: Scope, receive: Receive, send: Send
@@ -159,57 +199,73 @@ class UnitContextMiddleware:
             try:
                 await self.app(scope, receive, send_tagged)
             finally:
-                if assignments and span.is_recording():
-                    span.set_attributes(telemetry.experiment_attributes(assignments))
+                if span.is_recording():
+                    bound = published(scope)
+                    if bound is not None and bound is not ids:  # a dependency bound more
+                        span.set_attributes(telemetry.unit_attributes(bound))
+                    if assignments:
+                        span.set_attributes(telemetry.experiment_attributes(assignments))
 
-    def _new_conversation_id(self) -> str | None:
-        """A generated conversation ID, checked like a client's; None (and a guardrail) when
-        the generator fails, so a broken generator never turns into a 500."""
-        assert self._generate is not None
+    def _settle(
+        self, problems: Sequence[InvalidId], ids: dict[str, str], changed: dict[str, str | None]
+    ) -> list[InvalidId]:
+        """Decide each problem (replace, reject or drop), record it, and return the ones that
+        reject the request."""
+        rejected: list[InvalidId] = []
+        for problem in problems:
+            replacement = None
+            if problem.client_side and problem.unit == "request" and "request" in self._generators:
+                replacement = self._new_id("request")
+            if replacement is not None:
+                action = "replaced"
+                ids[problem.unit] = changed[problem.unit] = replacement
+            elif problem.client_side and self._reject:
+                action = "rejected"
+                rejected.append(problem)
+            else:
+                action = "dropped"
+                changed[problem.unit] = None
+            self._events.guardrail(
+                problem.guardrail,
+                f"{problem.message}; {action}",
+                assignmentUnit=problem.unit,
+                source=problem.description,
+                action=action,
+            )
+        return rejected
+
+    def _new_id(self, unit: str) -> str | None:
+        """A generated ID, checked like a client's; None (and a guardrail) when the
+        generator fails, so a broken generator never turns into a 500."""
+        generate = self._generators[unit]
         try:
-            generated = self._generate()
-            problem = self.units["conversation"].problem_with(generated)
+            generated = generate()
+            problem = self.units[unit].problem_with(generated)
         except Exception as error:
-            problem = f"generate_conversation_id failed: {type(error).__name__}"
+            problem = f"generate_{unit}_id failed: {type(error).__name__}"
         if problem is None:
             return generated
         self._events.guardrail(
             Guardrail.INVALID_UNIT_ID,
-            f"{problem}; no conversation ID generated",
-            assignmentUnit="conversation",
-            source="generate_conversation_id",
+            f"{problem}; no {unit} ID generated",
+            assignmentUnit=unit,
+            source=f"generate_{unit}_id",
         )
         return None
 
-    def _report(self, invalid: Sequence[InvalidId]) -> None:
-        for item in invalid:
-            self._events.guardrail(
-                Guardrail.INVALID_UNIT_ID,
-                f"{item.message}; {self._action}",
-                assignmentUnit=item.unit,
-                source=item.source.description,
-                action=self._action,
-            )
-
-    def _echoing(self, send: Send, value: bytes) -> Send:
-        """``send`` with the generated conversation ID added to the response (or accept)
-        headers."""
-        header = (self._echo_header, value)
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] in ("http.response.start", "websocket.accept"):
-                message["headers"] = [*message.get("headers", ()), header]
-            await send(message)
-
-        return send_with_id
-
-
-async def _refuse(invalid: InvalidId, scope: Scope, receive: Receive, send: Send) -> None:
-    response = JSONResponse(invalid.as_json(), status_code=400)
-    if scope["type"] == "http":
-        await response(scope, receive, send)
-        return
-    if "websocket.http.response" in scope.get("extensions", {}):
-        await WebSocket(scope, receive, send).send_denial_response(response)
-    else:
-        await send({"type": "websocket.close", "code": _WS_POLICY_VIOLATION})
+    def _check_user_source(self, scope: Scope, watching: bool) -> None:
+        """Warn once when a user source is configured but authentication never ran before
+        this middleware and no dependency bound a user either: the user ID is silently empty
+        otherwise."""
+        bound = published(scope)
+        if not watching or (bound is not None and "user" in bound):
+            self._watch_user = False
+            return
+        self._watch_user = False
+        logger.warning(
+            "UnitContextMiddleware reads the user ID from authentication, but scope['user'] "
+            "was not set: put it inside AuthenticationMiddleware (with add_middleware, add it "
+            "first), or bind users in a FastAPI dependency "
+            "(featbit_experiments_starlette.fastapi.bind_units), or pass "
+            "sources={'user': ()} if requests have no user"
+        )

@@ -11,7 +11,7 @@ parsing set-up once, when they are built.
 from __future__ import annotations
 
 import re
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -21,9 +21,16 @@ from starlette.types import Scope
 
 from .types import ReadValue
 
-#: Separator for a field sent more than once; the joined value fails validation on purpose
-#: (RFC 9110 reads repeated fields as one comma-separated list, which is not one ID).
+#: Separator for a field sent more than once (RFC 9110 reads repeated fields as one
+#: comma-separated list, which is not one ID).
 _REPEATED = ", "
+
+
+class Repeated(str):
+    """A field sent more than once (a header, query parameter or cookie), joined: one value
+    no unit accepts, whichever copy the client meant. The reader reports it as such."""
+
+    __slots__ = ()
 
 
 @dataclass(frozen=True)
@@ -36,9 +43,14 @@ class Source:
         name: The field's name there (``"x-conversation-id"``). Never the value.
         read: Returns the raw value from the scope, or None when absent.
         client_controlled: Whether the client chooses the value. Such a source cannot feed
-            a protected unit (user, account) unless the middleware is told to trust it.
+            a protected unit (user, account) unless the middleware is told to trust it, and
+            only its problems are answered with a 400: a server-side source's problem is
+            nothing the client can fix.
         header_key: For a header source, the lower-case header name, so the middleware can
-            read every header it needs in one pass over the request's headers.
+            read every header it needs in one pass over the request's headers (and put the
+            effective ID back where the application reads it).
+        scope_key: The ASGI scope key the source needs (``"user"`` for authentication), so
+            the middleware can say when it never appears.
     """
 
     location: str
@@ -46,6 +58,7 @@ class Source:
     read: ReadValue
     client_controlled: bool = True
     header_key: bytes | None = None
+    scope_key: str | None = None
 
     def __call__(self, scope: Scope) -> str | None:
         return self.read(scope)
@@ -70,12 +83,12 @@ def header_values(
     headers: Iterable[tuple[bytes, bytes]], keys: Container[bytes]
 ) -> dict[bytes, str]:
     """The values of the headers named in ``keys`` (lower-case), in one pass; a header sent
-    more than once is one comma-joined value."""
+    more than once is one :class:`Repeated` value."""
     found: dict[bytes, str] = {}
     for field, value in headers:
         if field in keys:
             text = value.decode("latin-1")
-            found[field] = found[field] + _REPEATED + text if field in found else text
+            found[field] = Repeated(found[field] + _REPEATED + text) if field in found else text
     return found
 
 
@@ -91,22 +104,33 @@ def query_param(name: str) -> Source:
             for field, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True)
             if field == name
         ]
-        return _REPEATED.join(values) if values else None
+        if not values:
+            return None
+        return values[0] if len(values) == 1 else Repeated(_REPEATED.join(values))
 
     return Source("query", name, read)
 
 
 def cookie(name: str) -> Source:
-    """The value of cookie ``name``."""
+    """The value of cookie ``name``; a cookie sent twice (in one ``Cookie`` header or in
+    several) is one :class:`Repeated` value, as a repeated header is."""
     key = b"cookie"
+    marker = f"{name}="
 
     def read(scope: Scope) -> str | None:
+        values: list[str] = []
         for field, value in scope["headers"]:
             if field == key:
-                found = cookie_parser(value.decode("latin-1")).get(name)
-                if found is not None:
-                    return found
-        return None
+                text = value.decode("latin-1")
+                if marker not in text:
+                    continue
+                for pair in text.split(";"):
+                    found = cookie_parser(pair).get(name)
+                    if found is not None:
+                        values.append(found)
+        if not values:
+            return None
+        return values[0] if len(values) == 1 else Repeated(_REPEATED.join(values))
 
     return Source("cookie", name, read)
 
@@ -142,10 +166,28 @@ def path_param(name: str, *templates: str) -> Source:
     return Source("path", name, read)
 
 
-def authenticated(attribute: str, *, location: str = "auth") -> Source:
+def authenticated(
+    attribute: str, *, location: str = "auth", to_id: Callable[[str], str] | None = None
+) -> Source:
     """Attribute ``attribute`` of the authenticated user (``scope["user"]``, as set by
     Starlette's ``AuthenticationMiddleware``); None for anonymous requests. Not client
-    controlled: the value comes from the application's own authentication."""
+    controlled: the value comes from the application's own authentication, so a value that
+    is not a valid ID is the application's to fix, never a 400 for the client.
+
+    Args:
+        to_id: Maps the application's identity to a valid unit ID, for identities the ID
+            rule refuses (``"josé"``, ``"alice smith"``, an e-mail address), e.g.
+            ``lambda identity: hashlib.sha256(identity.encode()).hexdigest()``. Keep it
+            stable: FeatBit keys assignments and metrics by the ID it returns.
+    """
+    if to_id is not None:
+        raw = authenticated(attribute, location=location)
+
+        def mapped(scope: Scope) -> str | None:
+            value = raw.read(scope)
+            return None if value is None else to_id(value)
+
+        return Source(location, f"user.{attribute}", mapped, False, scope_key="user")
 
     def read(scope: Scope) -> str | None:
         user = scope.get("user")
@@ -159,17 +201,23 @@ def authenticated(attribute: str, *, location: str = "auth") -> Source:
             return None
         return None if value is None else str(value)
 
-    return Source(location, f"user.{attribute}", read, client_controlled=False)
+    return Source(location, f"user.{attribute}", read, client_controlled=False, scope_key="user")
 
 
-def authenticated_user(attribute: str = "identity") -> Source:
-    """The authenticated user's ID (``scope["user"].identity`` by default)."""
-    return authenticated(attribute)
+def authenticated_user(
+    attribute: str = "identity", *, to_id: Callable[[str], str] | None = None
+) -> Source:
+    """The authenticated user's ID (``scope["user"].identity`` by default); see
+    :func:`authenticated` for ``to_id``."""
+    return authenticated(attribute, to_id=to_id)
 
 
-def authenticated_tenant(attribute: str = "tenant_id") -> Source:
-    """The authenticated user's tenant (``scope["user"].tenant_id`` by default)."""
-    return authenticated(attribute)
+def authenticated_tenant(
+    attribute: str = "tenant_id", *, to_id: Callable[[str], str] | None = None
+) -> Source:
+    """The authenticated user's tenant (``scope["user"].tenant_id`` by default); see
+    :func:`authenticated` for ``to_id``."""
+    return authenticated(attribute, to_id=to_id)
 
 
 def default_sources() -> dict[str, tuple[Source, ...]]:

@@ -22,6 +22,7 @@ from starlette.types import Scope
 from featbit_experiments import telemetry_names as names
 from featbit_experiments.assignment import Assignment
 from featbit_experiments.privacy import Privacy
+from featbit_experiments.provider import PROVIDER_NAME
 from featbit_experiments.telemetry import experiment_attributes
 from featbit_experiments.units import UnitCatalog
 
@@ -89,7 +90,7 @@ class RequestTelemetry:
     def experiment_attributes(self, assignments: Iterable[Assignment]) -> dict[str, Any]:
         """The experiments evaluated during the request (see the core's helper)."""
         protect = None if self._privacy is None else self._privacy.protect
-        return experiment_attributes(assignments, protect)
+        return experiment_attributes(assignments, protect, PROVIDER_NAME)
 
     @contextmanager
     def own_span(self, tracer: Tracer, scope: Scope) -> Iterator[Span]:

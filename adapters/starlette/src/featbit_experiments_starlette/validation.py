@@ -2,8 +2,12 @@
 
 Each value is checked with its unit's own rule (:meth:`featbit_experiments.units.Unit.problem_with`,
 the check the provider applies), so a malformed, oversized or hostile ID is caught here and
-never reaches FeatBit. What is reported names the unit, the field and the problem, never the
-value: a hostile value must not travel into logs or response bodies either.
+never reaches FeatBit. One rule holds for every source of a unit: the value is used only when
+every source that has one agrees and all of them are valid. A value that fails the rule is
+never replaced by another source's value (that would be a fallback to another ID), and two
+sources that disagree are a conflict, never settled by their order. What is reported names
+the unit, the fields and the problem, never the value: a hostile value must not travel into
+logs or response bodies either.
 """
 
 from __future__ import annotations
@@ -11,14 +15,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from starlette.types import Scope
 
 from featbit_experiments.errors import ConfigurationError
+from featbit_experiments.guardrails import Guardrail
 from featbit_experiments.units import Unit, UnitCatalog
 
-from .sources import Source, default_sources, header_values
+from .sources import Repeated, Source, default_sources, header_values
 from .types import ReadValue
 
 logger = logging.getLogger("featbit_experiments")
@@ -35,29 +40,58 @@ _NONE_INVALID: tuple[InvalidId, ...] = ()
 
 @dataclass(frozen=True)
 class InvalidId:
-    """A unit ID that failed validation: which unit, from which field, and why."""
+    """A unit whose ID cannot be used: which unit, from which field(s), and why.
+
+    Args:
+        unit: The unit's name.
+        source: The field whose value failed the rule, or that disagreed with ``others``.
+        problem: Why, without the value.
+        others: For a conflict, the fields holding a different value.
+    """
 
     unit: str
     source: Source
     problem: str
+    others: tuple[Source, ...] = ()
+
+    @property
+    def guardrail(self) -> Guardrail:
+        """``unit_conflict`` when sources disagree, else ``invalid_unit_id``."""
+        return Guardrail.UNIT_CONFLICT if self.others else Guardrail.INVALID_UNIT_ID
+
+    @property
+    def sources(self) -> tuple[Source, ...]:
+        return (*self.others, self.source)
+
+    @property
+    def client_side(self) -> bool:
+        """Whether the client can fix it: every field involved is one the client sends.
+        Anything else (authentication, a mapping hook) is the application's to fix."""
+        return all(source.client_controlled for source in self.sources)
+
+    @property
+    def description(self) -> str:
+        """The fields involved, for guardrails (``header x-conversation-id``)."""
+        return ", ".join(source.description for source in self.sources)
 
     @property
     def message(self) -> str:
-        return f"{self.problem} ({self.source.description})"
+        return f"{self.problem} ({self.description})"
 
-    def as_json(self) -> dict[str, str]:
-        """The 400 body: names the field the client must fix."""
+    def as_json(self) -> dict[str, Any]:
+        """The 400 body: names the field(s) the client must fix."""
         return {
-            "error": "invalid_unit_id",
+            "error": self.guardrail.value,
             "unit": self.unit,
             "location": self.source.location,
             "field": self.source.name,
+            "fields": [{"location": s.location, "field": s.name} for s in self.sources],
             "detail": self.message,
         }
 
 
 class UnitReader:
-    """Finds each unit's ID for a request: the first source with a value, in order.
+    """Finds each unit's ID for a request under the one rule of the module docstring.
 
     Args:
         units: The unit catalog (attribute names and ID rules), normally the provider's.
@@ -104,24 +138,41 @@ class UnitReader:
         self._header_keys = frozenset(
             source.header_key for _, sources in plan for source in sources if source.header_key
         )
+        #: Which scope keys some source needs (``"user"`` for authentication).
+        self.scope_keys = frozenset(
+            source.scope_key for _, sources in plan for source in sources if source.scope_key
+        )
 
     @property
     def plan(self) -> Mapping[str, tuple[Source, ...]]:
         """The sources read for each unit, in order (for docs and tests)."""
         return {unit.name: sources for unit, sources in self._plan}
 
+    def header_keys_of(self, unit: str) -> tuple[bytes, ...]:
+        """The request headers a unit is read from, in order."""
+        for planned, sources in self._plan:
+            if planned.name == unit:
+                return tuple(s.header_key for s in sources if s.header_key is not None)
+        return ()
+
     def read(self, scope: Scope) -> tuple[dict[str, str], Sequence[InvalidId]]:
-        """Valid IDs by unit name, and every value that failed validation.
+        """Usable IDs by unit name, and every unit whose value cannot be used.
 
         An empty value counts as absent. A source that raises is logged and skipped.
         """
         ids: dict[str, str] = {}
-        invalid: list[InvalidId] | None = None
+        problems: list[InvalidId] | None = None
         headers = header_values(scope["headers"], self._header_keys) if self._header_keys else {}
         for unit, sources in self._plan:
+            chosen: str | None = None
+            chosen_from: Source | None = None
+            problem: InvalidId | None = None
             for source in sources:
-                if source.header_key is not None:
-                    raw = headers.get(source.header_key)
+                key = source.header_key
+                if key is not None:
+                    raw = headers.get(key)
+                elif source.scope_key is not None and source.scope_key not in scope:
+                    continue  # e.g. no authentication ran: nothing to read, skip the call
                 else:
                     try:
                         raw = source.read(scope)
@@ -130,14 +181,27 @@ class UnitReader:
                         continue
                 if not raw:
                     continue
-                problem = unit.problem_with(raw)
-                if problem is None:
-                    ids[unit.name] = raw
+                if raw.__class__ is Repeated:
+                    problem = InvalidId(unit.name, source, f"{unit.name} ID sent more than once")
                     break
-                if invalid is None:
-                    invalid = []
-                invalid.append(InvalidId(unit.name, source, problem))
-        return ids, invalid or _NONE_INVALID
+                why = unit.problem_with(raw)
+                if why is not None:
+                    problem = InvalidId(unit.name, source, why)
+                    break
+                if chosen_from is None:
+                    chosen, chosen_from = raw, source
+                elif raw != chosen:
+                    problem = InvalidId(
+                        unit.name, source, f"{unit.name} IDs disagree", (chosen_from,)
+                    )
+                    break
+            if problem is not None:
+                if problems is None:
+                    problems = []
+                problems.append(problem)
+            elif chosen is not None:
+                ids[unit.name] = chosen
+        return ids, problems or _NONE_INVALID
 
 
 def _as_sources(spec: SourceSpec) -> tuple[Source, ...]:
