@@ -9,6 +9,7 @@ events, tracking) to :class:`~featbit_experiments.resolver.FlagResolver` and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,12 +27,13 @@ from openfeature.flag_evaluation import FlagResolutionDetails, FlagType, FlagVal
 from openfeature.provider import AbstractProvider, Metadata
 from openfeature.track import TrackingEventDetails
 
+from . import _sdk
 from .bootstrap import read_bootstrap
 from .continuity import AssignmentLedger, AssignmentStore, InMemoryStore
 from .errors import BootstrapError
 from .exposures import ExposureRecorder, SeenKeys
-from .guardrails import EventFanout, EventSink, LoggingSink
-from .insights import BoundedEventProcessor
+from .guardrails import EventFanout, EventSink, Guardrail, LoggingSink
+from .insights import BoundedEventProcessor, InsightRejection
 from .outcomes import OutcomeRecorder
 from .policy import UnitPolicy
 from .privacy import Privacy, id_fields_of
@@ -130,6 +132,14 @@ class FeatBitProvider(AbstractProvider):
         self._last_state: StateType | None = None
         self._initializing = False
         self._flag_listener = _FlagChanges(self)
+        self._insights = _sdk.event_processor_of(client)
+        if isinstance(self._insights, BoundedEventProcessor):
+            self._insights.rejection_listeners.append(self._insights_rejected)
+        # Back to READY after a reconnect to a server comparing updatedAt in microseconds.
+        resync_ok = _sdk.accept_resent_versions(client)
+        if not (owns_client and resync_ok):
+            for gap in _sdk.client_gaps(client, (BoundedEventProcessor,)):
+                logger.warning("FeatBit client: %s", gap)
 
     # -- construction -------------------------------------------------------------------
 
@@ -256,6 +266,9 @@ class FeatBitProvider(AbstractProvider):
         self.client.flag_tracker.add_flag_changed_listener(self._flag_listener)
 
     def _unlisten(self) -> None:
+        if isinstance(self._insights, BoundedEventProcessor):
+            with contextlib.suppress(ValueError):
+                self._insights.rejection_listeners.remove(self._insights_rejected)
         with self._lock:
             if not self._listening:
                 return
@@ -288,6 +301,14 @@ class FeatBitProvider(AbstractProvider):
                     error_code=ErrorCode.PROVIDER_FATAL,
                 )
             )
+
+    def _insights_rejected(self, rejection: InsightRejection) -> None:
+        self.events.guardrail(
+            Guardrail.INSIGHTS_REJECTED,
+            f"{rejection.events} FeatBit insight event(s) dropped: {rejection.reason}",
+            events=rejection.events,
+            status=rejection.status,
+        )
 
     def _flag_changed(self, flag_key: str) -> None:
         self.emit_provider_configuration_changed(
