@@ -213,7 +213,8 @@ def accept_resent_versions(client: Any) -> bool:
     def upsert(kind: Any, key: str, item: dict[str, Any], version: int = 0) -> bool:
         if refusing_upsert(kind, key, item, version):
             return True
-        return isinstance(version, int) and version > 0 and _held_version(storage, kind, key) == version
+        held = _held_version(storage, kind, key)
+        return isinstance(version, int) and version > 0 and held == version
 
     storage.upsert = upsert
     storage._accepts_resent_versions = True
