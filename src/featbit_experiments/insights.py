@@ -28,10 +28,7 @@ It moves ``fbclient``'s events and nothing else: no flag evaluation, no policy.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-import struct
 import threading
 import time
 from collections import deque
@@ -40,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import _sdk
+from .insight_wire import Answer, answer_to, write_event
 
 logger = logging.getLogger("featbit_experiments")
 
@@ -51,24 +49,6 @@ BATCH_SIZE = 50
 DEFAULT_WORKERS = 10
 DEFAULT_MAX_BACKOFF = 30.0
 DEFAULT_SHUTDOWN_TIMEOUT = 5.0
-#: Rejections about the request rather than its content: splitting the batch cannot help.
-_REQUEST_REJECTIONS = frozenset({401, 403, 404, 405})
-_TRANSIENT = frozenset({408, 429})
-
-
-def metric_value_problem(value: float) -> str | None:
-    """Why FeatBit cannot take ``value`` as a metric's ``numericValue``, or None.
-
-    The field is a C# ``float``: JSON has no ``NaN``/infinity (the whole batch is a 400), and a
-    number beyond float32 binds as infinity and fails the whole batch with a 500.
-    """
-    if not math.isfinite(value):
-        return f"{value!r} is not a finite number"
-    try:
-        struct.pack("<f", value)
-    except OverflowError:
-        return f"{value!r} is beyond FeatBit's float32 range"
-    return None
 
 
 @dataclass(frozen=True)
@@ -268,7 +248,7 @@ class BoundedEventProcessor:
         parts: list[tuple[Any, str]] = []
         unwritable = 0
         for event in batch:
-            text = _encode(event)
+            text = write_event(event)
             if text is None:
                 unwritable += 1
             else:
@@ -295,11 +275,12 @@ class BoundedEventProcessor:
                 self._dropped_at_stop += len(parts)
             return
         status = self._post("[" + ",".join(text for _, text in parts) + "]")
-        if status is not None and 200 <= status < 300:
+        answer = answer_to(status)
+        if answer is Answer.DELIVERED:
             self._settle_delivered(len(parts))
-        elif status is None or status >= 500 or status in _TRANSIENT or status < 400:
+        elif answer is Answer.TRANSIENT:
             self._settle_failed([event for event, _ in parts])
-        elif len(parts) > 1 and status not in _REQUEST_REJECTIONS:
+        elif answer is Answer.CONTENT_REJECTED and len(parts) > 1:
             middle = len(parts) // 2
             self._send(parts[:middle])
             self._send(parts[middle:])
@@ -319,7 +300,7 @@ class BoundedEventProcessor:
             except Exception as error:
                 logger.warning("FeatBit insight batch could not be sent: %s", error)
                 status = None
-            if status is not None and status < 500 and status not in _TRANSIENT:
+            if answer_to(status) is not Answer.TRANSIENT:
                 return status
         return status
 
@@ -354,15 +335,3 @@ class BoundedEventProcessor:
             except Exception:
                 logger.exception("insight rejection listener %r failed", listener)
 
-
-def _encode(event: Any) -> str | None:
-    """One event as FeatBit's JSON, or None when FeatBit could not bind it."""
-    try:
-        item = event.to_json_dict()
-        for metric in item.get("metrics") or ():
-            if metric_value_problem(float(metric.get("numericValue", 0.0))) is not None:
-                return None
-        return json.dumps(item, allow_nan=False)
-    except Exception:
-        logger.debug("insight event %r could not be encoded", event, exc_info=True)
-        return None

@@ -18,7 +18,7 @@ from openfeature.track import TrackingEventDetails
 from .assignment import Assignment
 from .featbit_user import featbit_user
 from .guardrails import EventFanout, Guardrail
-from .insights import metric_value_problem
+from .insight_wire import metric_value_problem
 from .policy import Experiment, UnitPolicy
 from .units import UnitKey, UnitKeyProblem
 
