@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
@@ -22,12 +22,13 @@ from . import _sdk
 from . import metadata_keys as meta
 from .assignment import Assignment
 from .featbit_user import featbit_user
+from .flag_plan import FlagPlan, plan_flag
 from .flag_view import KEY_DISPATCH, FlagView, ValueParseError
 from .guardrails import EventFanout, Guardrail, ThrottledGuardrail
 from .policy import Declaration, Refusal, UnitPolicy
 from .privacy import Privacy
 from .scope import record_assignment
-from .units import StandardUnit, UnitKey, UnitKeyProblem
+from .units import UnitKey, UnitKeyProblem
 
 if TYPE_CHECKING:
     from .continuity.ledger import AssignmentLedger
@@ -52,17 +53,6 @@ _FEATBIT_ERRORS: Mapping[str, ErrorCode] = {
 AssignmentListener = Callable[[Assignment], None]
 #: Sees every result, errors included (the provider's OpenTelemetry recorder); must not raise.
 EvaluationListener = Callable[[str, FlagResolutionDetails[Any], EvaluationContext], None]
-
-
-class _FlagPlan(NamedTuple):
-    """One flag version as the resolver uses it: its view, the policy's declaration (or
-    refusal, or None for an ordinary flag), any dispatch-key mismatch message, and the exact
-    attribute names its rollouts bucket on that must carry the unit ID."""
-
-    view: FlagView
-    declaration: Declaration | Refusal | None
-    dispatch_mismatch: str | None
-    unit_id_attributes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,7 +93,7 @@ class FlagResolver:
         self._targeting_lock = threading.Lock()
         self.policy = policy
         self.events = events
-        self._plans: dict[str, _FlagPlan] = {}
+        self._plans: dict[str, FlagPlan] = {}
         self.assignment_listeners: list[AssignmentListener] = []
         #: Not being synced lasts a while: one guardrail per interval, not per evaluation.
         self._not_ready = ThrottledGuardrail(
@@ -143,7 +133,7 @@ class FlagResolver:
         plan = self._plan(flag_key)
         return None if plan is None else plan.view
 
-    def _plan(self, flag_key: str) -> _FlagPlan | None:
+    def _plan(self, flag_key: str) -> FlagPlan | None:
         """The flag's view and what the policy says of it, computed once per flag version
         (a plain dict replace is atomic, so concurrent evaluations need no lock)."""
         flag = self._read_flag(flag_key)
@@ -153,46 +143,26 @@ class FlagResolver:
         cached = self._plans.get(flag_key)
         if cached is not None and cached.view.version == version:
             return cached
-        view = FlagView.of(flag)
-        declaration = self.policy.declaration_for(view.key, view.tags)
-        mismatch: str | None = None
-        unit_id_attributes: tuple[str, ...] = ()
-        if isinstance(declaration, Declaration):
-            unit = declaration.unit
-            mismatches = view.dispatch_mismatches(unit.attribute_names)
-            if mismatches:
-                where = ", ".join(f"{r.where} buckets on {r.dispatch_key!r}" for r in mismatches)
-                mismatch = (
-                    f"experiment {declaration.experiment.experiment_key!r} randomizes by "
-                    f"{unit.name} ({unit.attribute}) but FeatBit's {where}; refusing rather "
-                    "than bucketing on another attribute"
-                )
-            unit_id_attributes = view.unit_id_attributes(unit.attribute_names)
-            self._report_unreachable_targets(view, declaration)
-        plan = _FlagPlan(view, declaration, mismatch, unit_id_attributes)
+        plan = plan_flag(flag, self.policy)
+        if plan.unreachable_targets is not None:
+            self._report_unreachable_targets(plan)
         self._plans[flag_key] = plan
         return plan
 
-    def _report_unreachable_targets(self, view: FlagView, declaration: Declaration) -> None:
-        """Once per flag version: individual targets cannot match an experiment whose FeatBit
-        key is another unit's ID (a user key listed in ``targetUsers`` never equals a
-        conversation ID)."""
-        if not view.has_targets or declaration.unit.name == StandardUnit.USER.value:
-            return
+    def _report_unreachable_targets(self, plan: FlagPlan) -> None:
+        """Once per flag version (not per evaluation)."""
+        view, declaration = plan.view, plan.declaration
+        assert isinstance(declaration, Declaration) and plan.unreachable_targets is not None
         with self._targeting_lock:
             if (view.key, view.version) in self._targeting_reported:
                 return
             self._targeting_reported.add((view.key, view.version))
-        unit = declaration.unit
         self.events.guardrail(
             Guardrail.TARGETING_UNIT_MISMATCH,
-            f"flag {view.key!r} targets individual users, but experiment "
-            f"{declaration.experiment.experiment_key!r} gives FeatBit the {unit.name} ID as the "
-            f"user key, so those overrides match only a {unit.name} ID listed there; to target "
-            "users, use a rule on the 'userId' attribute",
+            plan.unreachable_targets,
             flagKey=view.key,
             experimentKey=declaration.experiment.experiment_key,
-            assignmentUnit=unit.name,
+            assignmentUnit=declaration.unit.name,
             flagVersion=view.version,
         )
 
@@ -279,7 +249,7 @@ class FlagResolver:
 
     def _resolve_experiment(
         self,
-        plan: _FlagPlan,
+        plan: FlagPlan,
         declaration: Declaration,
         default: Any,
         flag_type: FlagType,
