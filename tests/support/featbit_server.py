@@ -46,7 +46,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from http import HTTPStatus
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -57,7 +56,14 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State as WsState
 
+from tests.support import featbit_server_records as records
 from tests.support import flags as flag_builders
+from tests.support.featbit_server_http import (
+    HEADER_LIMIT,
+    LOOPBACK,
+    reserve_port,
+    serve_http_connection,
+)
 from tests.support.featbit_server_insights import bind_insights
 from tests.support.featbit_server_protocol import (
     TOKEN_EXPIRY_SECONDS,
@@ -70,6 +76,12 @@ from tests.support.featbit_server_protocol import (
     secret_env_id,
     stream_rejection,
     updated_at_ms,
+)
+from tests.support.featbit_server_records import (
+    FlagEventRecord,
+    InsightRequest,
+    MetricEventRecord,
+    StreamRequest,
 )
 
 if TYPE_CHECKING:
@@ -89,7 +101,6 @@ __all__ = [
     "updated_at_ms",
 ]
 
-LOOPBACK = "127.0.0.1"
 STREAMING_PATH = "/streaming"
 INSIGHTS_PATH = "/api/public/insight/track"
 LATEST_ALL_PATH = "/api/public/sdk/server/latest-all"
@@ -98,7 +109,6 @@ INVALID_REQUEST_CLOSE_REASON = "invalid request, close by server"
 PONG_MESSAGE = '{"messageType":"pong","data":{}}'
 
 _SHUTDOWN_TIMEOUT = 5.0
-_HTTP_HEADER_LIMIT = 64 * 1024
 _INT64 = (-(2**63), 2**63 - 1)
 
 _T = TypeVar("_T")
@@ -110,96 +120,6 @@ def _data_sync_message(
     segments: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     return flag_builders.data_sync(feature_flags, segments, event_type=event_type)
-
-
-# --------------------------------------------------------------------------------------------
-# Records
-
-
-@dataclass(frozen=True)
-class StreamRequest:
-    """One WebSocket request that completed the handshake, accepted or closed with 4003."""
-
-    path: str
-    params: Mapping[str, str]
-    headers: Mapping[str, str]
-    accepted: bool
-    reason: str
-
-
-@dataclass(frozen=True)
-class InsightRequest:
-    """One ``POST /api/public/insight/track`` as received, with the status it was answered."""
-
-    authorization: str | None
-    status: int
-    items: tuple[Mapping[str, Any], ...]
-    """The items FeatBit would keep (a user ``keyId``), or none when the body did not bind."""
-    headers: Mapping[str, str]
-    env_id: uuid.UUID | None = None
-    """The environment the secret names (None: refused with 401)."""
-    error: str = ""
-    """Why the body was refused (400/500), as FeatBit's binding would fail."""
-
-
-@dataclass(frozen=True)
-class FlagEventRecord:
-    """One flag evaluation from a delivered insight item (``variations[]`` flattened)."""
-
-    user_key: str
-    flag_key: str
-    variation_id: str
-    value: str
-    timestamp: int
-    item: Mapping[str, Any]
-    send_to_experiment: bool = False
-    """FeatBit stores a missing ``sendToExperiment`` as false (``tag_2``); its experiment
-    analysis reads only the evaluations sent with true."""
-
-
-@dataclass(frozen=True)
-class MetricEventRecord:
-    """One custom metric from a delivered insight item (``metrics[]`` flattened)."""
-
-    user_key: str
-    event_name: str
-    numeric_value: float
-    timestamp: int
-    item: Mapping[str, Any]
-
-
-# --------------------------------------------------------------------------------------------
-# HTTP (a tiny HTTP/1.1 server on asyncio streams; keep-alive, Content-Length bodies only)
-
-
-def _reserve_port(port: int) -> socket.socket:
-    """Bind (without listening) so connections are refused but nobody else takes the port."""
-    deadline = time.monotonic() + 2.0
-    while True:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((LOOPBACK, port))
-            sock.setblocking(False)
-            return sock
-        except OSError:
-            sock.close()
-            if port == 0 or time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
-def _http_response(status: int, body: bytes = b"", *, keep_alive: bool = True) -> bytes:
-    lines = [
-        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
-        f"Content-Length: {len(body)}",
-        "Server: featbit-test-server",
-    ]
-    if body:
-        lines.append("Content-Type: application/json; charset=utf-8")
-    if not keep_alive:
-        lines.append("Connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
 # --------------------------------------------------------------------------------------------
@@ -246,8 +166,8 @@ class FeatBitTestServer:
         self.insights_delay: float = 0.0
         """Seconds to wait before answering an insight POST (the SDK's read timeout is 10 s)."""
 
-        self._stream_sock: socket.socket | None = _reserve_port(0)
-        self._http_sock: socket.socket | None = _reserve_port(0)
+        self._stream_sock: socket.socket | None = reserve_port(0)
+        self._http_sock: socket.socket | None = reserve_port(0)
         self._stream_port: int = self._stream_sock.getsockname()[1]
         self._http_port: int = self._http_sock.getsockname()[1]
 
@@ -322,8 +242,8 @@ class FeatBitTestServer:
                 self._ws_server = self._http_server = None
                 self._connections.clear()
                 # The servers closed the listening sockets; take the same ports again.
-                self._stream_sock = _reserve_port(self._stream_port)
-                self._http_sock = _reserve_port(self._http_port)
+                self._stream_sock = reserve_port(self._stream_port)
+                self._http_sock = reserve_port(self._http_port)
 
     def close(self) -> None:
         """``stop()`` and release the reserved ports; the object cannot be restarted."""
@@ -524,37 +444,11 @@ class FeatBitTestServer:
 
     def flag_events(self, flag_key: str | None = None) -> list[FlagEventRecord]:
         """Delivered flag evaluations, optionally only those of ``flag_key``."""
-        records: list[FlagEventRecord] = []
-        for item in self.insights:
-            for variation in item.get("variations") or ():
-                record = FlagEventRecord(
-                    user_key=str(item["user"]["keyId"]),
-                    flag_key=str(variation.get("featureFlagKey")),
-                    variation_id=str(variation.get("variation", {}).get("id")),
-                    value=str(variation.get("variation", {}).get("value")),
-                    timestamp=int(variation.get("timestamp", 0)),
-                    item=item,
-                    send_to_experiment=variation.get("sendToExperiment") is True,
-                )
-                if flag_key is None or record.flag_key == flag_key:
-                    records.append(record)
-        return records
+        return records.flag_events(self.insights, flag_key)
 
     def metric_events(self, event_name: str | None = None) -> list[MetricEventRecord]:
         """Delivered custom metrics (``track_metric``), optionally only ``event_name``."""
-        records: list[MetricEventRecord] = []
-        for item in self.insights:
-            for metric in item.get("metrics") or ():
-                record = MetricEventRecord(
-                    user_key=str(item["user"]["keyId"]),
-                    event_name=str(metric.get("eventName")),
-                    numeric_value=float(metric.get("numericValue", 0.0)),
-                    timestamp=int(metric.get("timestamp", 0)),
-                    item=item,
-                )
-                if event_name is None or record.event_name == event_name:
-                    records.append(record)
-        return records
+        return records.metric_events(self.insights, event_name)
 
     def clear_records(self) -> None:
         """Forget recorded requests (insights, data syncs, handshakes, pings); keep the data."""
@@ -619,7 +513,7 @@ class FeatBitTestServer:
             open_timeout=5.0,
         )
         self._http_server = await asyncio.start_server(
-            self._serve_http, sock=http_sock, limit=_HTTP_HEADER_LIMIT
+            self._serve_http, sock=http_sock, limit=HEADER_LIMIT
         )
 
     async def _shutdown(self, code: int | None) -> None:
@@ -766,47 +660,11 @@ class FeatBitTestServer:
             self._http_tasks.add(task)
         self._http_writers.add(writer)
         try:
-            while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
-                    return
-                request_line, *header_lines = head.decode("latin-1").split("\r\n")
-                parts = request_line.split(" ")
-                if len(parts) != 3:
-                    writer.write(_http_response(400, keep_alive=False))
-                    await writer.drain()
-                    return
-                method, target, version = parts
-                headers: dict[str, str] = {}
-                for line in header_lines:
-                    if ":" in line:
-                        name, value = line.split(":", 1)
-                        headers[name.strip().lower()] = value.strip()
-                if "transfer-encoding" in headers:
-                    writer.write(_http_response(411, keep_alive=False))
-                    await writer.drain()
-                    return
-                try:
-                    length = int(headers.get("content-length", "0"))
-                    body = await reader.readexactly(length) if length > 0 else b""
-                except (ValueError, asyncio.IncompleteReadError, ConnectionError):
-                    return
-                status, response_body = await self._route_http(method, target, headers, body)
-                keep_alive = (
-                    version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
-                )
-                writer.write(_http_response(status, response_body, keep_alive=keep_alive))
-                await writer.drain()
-                if not keep_alive:
-                    return
-        except (ConnectionError, asyncio.CancelledError):
-            pass
+            await serve_http_connection(reader, writer, self._route_http)
         finally:
             self._http_writers.discard(writer)
             if task is not None:
                 self._http_tasks.discard(task)
-            writer.close()
 
     async def _route_http(
         self, method: str, target: str, headers: Mapping[str, str], body: bytes
