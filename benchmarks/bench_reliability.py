@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import math
 import multiprocessing
 import os
 import platform
@@ -36,6 +37,7 @@ from typing import Any
 
 import redis
 from fbclient.config import WebSocketConfig
+from fbclient.data_storage import InMemoryDataStorage
 from fbclient.event_processor import DefaultEventProcessor
 from openfeature import api
 from openfeature.client import OpenFeatureClient
@@ -368,7 +370,10 @@ def insights_failing_with_fbclient_processor(recovers: bool) -> FaultRun:
 
 
 def stream_flapping() -> FaultRun:
-    run = FaultRun("FeatBit stream dropped 6 times (3 outages of 0.5 s, 3 cuts)")
+    run = FaultRun(
+        "FeatBit stream dropped 6 times (3 outages of 0.5 s, 3 cuts), server comparing "
+        "updatedAt in microseconds"
+    )
     with FeatBitServerProcess(FLAGS) as server:
         provider, client = connect(server, streaming_first_retry_delay=0.05)
         seen: dict[ProviderEvent, int] = {ProviderEvent.PROVIDER_STALE: 0}
@@ -412,6 +417,91 @@ def stream_flapping() -> FaultRun:
         f"{', '.join(f'{r:.1f}' for r in reconnects)} s (fbclient doubles its reconnect delay "
         "each time, up to 60 s, until a connection has lasted 60 s); values served "
         f"{sorted(plain_values)}; the patch pushed after the last reconnect applied: {applied}"
+    )
+    return run
+
+
+def reconnect_with_fbclients_storage() -> FaultRun:
+    """One drop against a microsecond server, with fbclient's store as shipped: it refuses the
+    flag the server sends again, so the provider stays STALE (what the provider now fixes)."""
+    run = FaultRun(
+        "stream dropped once, server comparing updatedAt in microseconds: fbclient's own "
+        "store (before the fix)"
+    )
+    storage = InMemoryDataStorage()
+    storage._accepts_resent_versions = True  # type: ignore[attr-defined]  # skip the fix
+    with FeatBitServerProcess(FLAGS) as server:
+        provider, client = connect(server, data_storage=storage)
+        with measured(run, client, calls_pair=mixed_calls(client, metrics=False)):
+            time.sleep(0.5)
+            server.control.drop_connections(1011)
+            back = wait(lambda: server.control.connection_count() == 1, timeout=RECONNECT)
+            ready = wait(lambda: client.get_provider_status().value == "READY", timeout=10)
+            status = client.get_provider_status().value
+            server.control.push_flag(fl.flag(PLAIN, ["on", "off"], serve=1, version=2))
+            after_change = wait(lambda: client.get_provider_status().value == "READY", 10)
+        provider.shutdown()
+        run.rss_after_mb = rss_mb()
+    run.notes.append(
+        f"reconnected: {back}; READY within 10 s of it: {ready} (status {status}); READY once "
+        f"a flag changed: {after_change}"
+    )
+    return run
+
+
+def poison() -> FaultRun:
+    """The issue's measurement: a NaN, an infinity and a value beyond float32 tracked among
+    1,000 ordinary outcomes, plus one evaluation whose attribute FeatBit's binding rejects (an
+    unpaired surrogate: the whole POST is a 400), from one thread."""
+    run = FaultRun(
+        "poison: NaN, inf and 1e39 tracked, and 1 attribute FeatBit rejects, among 1,000 "
+        "outcomes and 1,000 evaluations"
+    )
+    sink = CountingSink()
+    bad = {100: math.nan, 500: math.inf, 900: 1e39}
+    with FeatBitServerProcess(FLAGS) as server:
+        processors = Processors()
+        provider, client = connect(server, sink, event_processor_imp=processors)
+        processor = processors.made[0]
+        run.rss_before_mb = rss_mb()
+        latencies: list[float] = []
+        start = time.perf_counter()
+        for n in range(1_000):
+            context = EvaluationContext(attributes={"conversationId": f"c-{n}"})
+            try:
+                if n in bad:
+                    client.track("resolved", context, TrackingEventDetails(value=bad[n]))
+                client.track("resolved", context, TrackingEventDetails(value=float(n)))
+                note = "bad \udc80" if n == 321 else "ok"
+                began = time.perf_counter()
+                details = client.get_string_details(
+                    PLAIN, "d", EvaluationContext(f"u-{n}", {"note": note})
+                )
+                latencies.append(time.perf_counter() - began)
+                run.served += 1
+                run.error_results += details.error_code is not None
+            except Exception:
+                run.exceptions += 1
+        wait(lambda: processor.counts().delivered + processor.counts().rejected >= 2_000, 30)
+        run.seconds = time.perf_counter() - start
+        counts = processor.counts()
+        delivered = server.control.delivered()
+        provider.shutdown()
+        run.rss_after_mb = rss_mb()
+    latencies.sort()
+    run.p50_us = latencies[len(latencies) // 2] * 1e6
+    run.p99_us = latencies[int(len(latencies) * 0.99)] * 1e6
+    run.events_sent = counts.offered
+    run.events_delivered = delivered["flag_events"] + delivered["metric_events"]
+    run.events_dropped = counts.dropped
+    run.notes.append(
+        f"{sink.counts['invalid_metric_value']} invalid_metric_value guardrails (refused in "
+        f"track(), no event made); {counts.rejected} event rejected by FeatBit, isolated by "
+        f"splitting its batch ({delivered['posts_failed']} POSTs answered 400), "
+        f"{sink.counts['insights_rejected']} insights_rejected guardrail; "
+        f"{counts.failed_posts} transient failures, {counts.pending} still held. Before the "
+        "fix one NaN put its batch back at the head of the queue for good: 0 of 21 later "
+        "events were delivered"
     )
     return run
 
@@ -551,6 +641,8 @@ SCENARIOS: list[Callable[[], FaultRun]] = [
     functools.partial(insights, "insights endpoint answering 500", status=500),
     functools.partial(insights, "insights endpoint taking 2 s per POST", delay=2.0),
     stream_flapping,
+    reconnect_with_fbclients_storage,
+    poison,
     server_absent_at_start,
     redis_faults,
     soak,

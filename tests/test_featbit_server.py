@@ -24,10 +24,12 @@ from fbclient.utils import build_token, from_str_datetime_to_millis
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from featbit_experiments._sdk import accept_resent_versions
 from tests.support import flags
 from tests.support.featbit_server import (
     INVALID_REQUEST_CLOSE_CODE,
     FeatBitTestServer,
+    TimestampPrecision,
     decode_token,
     make_env_secret,
     updated_at_ms,
@@ -36,6 +38,7 @@ from tests.support.featbit_server import (
 pytestmark = pytest.mark.timeout(30)
 
 FLAG_KEY = "prompt-version"
+INSIGHTS = "/api/public/insight/track"
 USER: dict[str, Any] = {"key": "u1", "name": "User One"}
 
 ClientFactory = Callable[..., FBClient]
@@ -185,22 +188,63 @@ def test_archived_flag_becomes_unknown(
     assert (detail.variation, detail.reason) == ("fallback", "flag not found")
 
 
-def test_reconnects_after_drop_and_resyncs_from_its_latest_version(
+def test_reconnect_resyncs_from_the_sdks_millisecond_version(
     server: FeatBitTestServer, make_client: ClientFactory
 ) -> None:
-    client = make_client()
-    states = StateLog(client)
+    make_client()
 
     assert server.drop_connections(1011) == 1
 
     assert server.wait_for(lambda: len(server.data_sync_requests) == 2)
     assert server.data_sync_requests[1] == from_str_datetime_to_millis(prompt_flag()["updatedAt"])
-    assert server.wait_for(lambda: state_of(client) is StateType.OK and server.connection_count)
-    assert states.types[:2] == [StateType.INTERRUPTED, StateType.OK]
+    assert server.wait_for(lambda: server.connection_count == 1)
     assert server.accepted_connections == 2
 
+
+def test_sdk_stays_interrupted_when_a_microsecond_server_resends_the_flag_it_holds(
+    server: FeatBitTestServer, make_client: ClientFactory
+) -> None:
+    """Pins fbclient's behaviour behind the provider's STALE-after-reconnect fix: it asks for
+    what is newer than ``updatedAt`` rounded to ms, FeatBit 5.0 on PostgreSQL compares its
+    microseconds and sends the flag again, and ``InMemoryDataStorage`` refuses it as not
+    newer, so the patch "fails" and the state never returns to OK."""
+    client = make_client()
+    states = StateLog(client)
+
+    server.drop_connections(1011)
+
+    assert server.wait_for(lambda: len(server.data_sync_requests) == 2)
+    time.sleep(0.3)  # the re-sent patch has been processed (and refused) by now
+    assert states.types == [StateType.INTERRUPTED]
+    assert client.variation(FLAG_KEY, USER, "fallback") == "prompt-a"  # cached data served
+
+
+def test_accepting_resent_versions_returns_the_sdk_to_ok_and_applies_later_patches(
+    server: FeatBitTestServer, make_client: ClientFactory
+) -> None:
+    client = make_client()
+    assert accept_resent_versions(client)
+    states = StateLog(client)
+
+    server.drop_connections(1011)
+
+    assert server.wait_for(lambda: state_of(client) is StateType.OK and server.connection_count)
+    assert states.types[:2] == [StateType.INTERRUPTED, StateType.OK]
     assert server.push_flag(prompt_flag(version=2, serve=1)) == 1
     assert server.wait_for(lambda: client.variation(FLAG_KEY, USER, "fallback") == "prompt-b")
+
+
+def test_sdk_recovers_on_its_own_against_a_millisecond_server(
+    server: FeatBitTestServer, make_client: ClientFactory
+) -> None:
+    server.timestamp_precision = TimestampPrecision.MILLISECOND  # FeatBit 5.1+ (date_trunc)
+    client = make_client()
+    states = StateLog(client)
+
+    server.drop_connections(1011)
+
+    assert server.wait_for(lambda: state_of(client) is StateType.OK and server.connection_count)
+    assert states.types[:2] == [StateType.INTERRUPTED, StateType.OK]
 
 
 def test_changes_made_while_disconnected_arrive_in_the_catch_up_patch(
@@ -259,7 +303,7 @@ def test_wrong_secret_is_rejected_and_client_never_initializes(
     client = make_client(start_wait=0, env_secret=make_env_secret())
 
     assert server.wait_for(lambda: server.rejected_connections >= 1)
-    assert server.stream_requests[0].reason == "Secret is not found"
+    assert server.stream_requests[0].reason.startswith("Secret is not found")
     time.sleep(0.3)
     assert not client.initialize
     assert state_of(client) in (StateType.INITIALIZING, StateType.OFF)
@@ -425,9 +469,16 @@ def test_stream_answers_ping_and_ignores_unknown_messages(server: FeatBitTestSer
     assert server.data_sync_requests == []
 
 
-def test_data_sync_sends_full_at_zero_and_only_newer_entities_otherwise(
-    server: FeatBitTestServer,
+@pytest.mark.parametrize(
+    ("precision", "patched"),
+    [(TimestampPrecision.MICROSECOND, ["new", "old"]), (TimestampPrecision.MILLISECOND, ["new"])],
+)
+def test_data_sync_sends_full_at_zero_and_what_is_newer_at_the_servers_precision(
+    server: FeatBitTestServer, precision: TimestampPrecision, patched: list[str]
 ) -> None:
+    """The SDK asks with ``updatedAt`` rounded down to ms (``.123456`` -> ``.123``): a server
+    comparing microseconds finds the entity it already has newer and sends it again."""
+    server.timestamp_precision = precision
     old, new = flags.flag("old", [True], version=1), flags.flag("new", [True], version=5)
     server.set_flags([old, new])
     url = f"{server.streaming_url}/streaming?token={build_token(server.env_secret)}&type=server"
@@ -441,7 +492,7 @@ def test_data_sync_sends_full_at_zero_and_only_newer_entities_otherwise(
     assert full["data"]["eventType"] == "full"
     assert sorted(f["key"] for f in full["data"]["featureFlags"]) == ["new", "old"]
     assert patch["data"]["eventType"] == "patch"
-    assert [f["key"] for f in patch["data"]["featureFlags"]] == ["new"]
+    assert sorted(f["key"] for f in patch["data"]["featureFlags"]) == patched
     assert patch["data"]["segments"] == []
 
 
@@ -469,19 +520,36 @@ def test_latest_all_requires_the_secret_and_returns_the_envelope(
     assert status == 200
     assert json.loads(body) == flags.data_sync([prompt_flag()])
 
-    latest = updated_at_ms(prompt_flag())
-    assert _http(server, "GET", f"{path}?timestamp={latest}", None, server.env_secret) == (200, b"")
+    # Past the flag's microseconds nothing is newer: an empty payload is an empty 200 body.
+    after = updated_at_ms(prompt_flag()) + 1
+    assert _http(server, "GET", f"{path}?timestamp={after}", None, server.env_secret) == (200, b"")
 
 
-def test_insights_with_a_wrong_secret_are_rejected_and_not_delivered(
+def test_insights_need_a_well_formed_secret_and_keep_only_items_with_a_key(
     server: FeatBitTestServer,
 ) -> None:
     item = {"user": {"keyId": "u1", "name": "n", "customizedProperties": []}, "metrics": []}
     body = json.dumps([item, {"user": {"keyId": " ", "name": "blank"}}]).encode()
     path = "/api/public/insight/track"
 
-    assert _http(server, "POST", path, body, make_env_secret()) == (401, b"")
+    assert _http(server, "POST", path, body, "not-a-secret") == (401, b"")
+    assert _http(server, "POST", path, body, None) == (401, b"")
     assert server.insights == []
     assert _http(server, "POST", path, body, server.env_secret) == (200, b"")
     assert server.insights == [item]  # the blank keyId item is dropped, like Insight.cs
-    assert [r.status for r in server.insight_requests] == [401, 200]
+    assert [r.status for r in server.insight_requests] == [401, 401, 200]
+
+
+def test_insights_for_another_environment_are_accepted_but_not_this_environments(
+    server: FeatBitTestServer,
+) -> None:
+    """FeatBitAuthHandler checks the secret's structure only: a well-formed secret of an
+    unknown environment gets 200, and its events land in that (empty) environment."""
+    item = {"user": {"keyId": "u1", "name": "n"}, "metrics": []}
+    other = make_env_secret()
+
+    assert _http(server, "POST", INSIGHTS, json.dumps([item]).encode(), other) == (200, b"")
+    [request] = server.insight_requests
+    assert request.env_id is not None and request.env_id != server.env_id
+    assert request.items == (item,)
+    assert server.insights == []

@@ -63,7 +63,7 @@ def test_experiment_metadata_names_experiment_unit_source_and_variation(
         "unitKeySource": "conversationId",
         "variationId": f"{SUPPORT}-v{index}",
         "contextId": "conversation:c-1",
-        "version": 1735689607000,
+        "version": 1735689607123,  # updatedAt 00:00:07.123456, which fbclient keeps in ms
         "runId": "r1",
     }
     assert details.variant == ARMS[index]

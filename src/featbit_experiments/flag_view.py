@@ -100,8 +100,9 @@ class FlagView:
     def dispatch_mismatches(self, unit_attributes: Sequence[str]) -> list[Rollout]:
         """Split rollouts that bucket on something other than the experiment's unit ID.
 
-        The unit ID is the FeatBit key; a rollout may also bucket on the unit's canonical
-        attribute, which the provider sets to the same ID.
+        The unit ID is the FeatBit key (``keyId``/``key``, which fbclient matches in any case);
+        a rollout may also bucket on one of the unit's attribute names in any spelling, since
+        the provider writes the ID under that exact name (see :meth:`unit_id_attributes`).
         """
         accepted = {name.lower() for name in unit_attributes}
         return [
@@ -110,6 +111,21 @@ class FlagView:
             if (r.dispatch_key or "").lower() not in KEY_DISPATCH
             and (r.dispatch_key or "").lower() not in accepted
         ]
+
+    def unit_id_attributes(self, unit_attributes: Sequence[str]) -> tuple[str, ...]:
+        """The exact attribute names the split rollouts bucket on that name the unit.
+
+        ``fbclient`` looks custom attributes up case-sensitively and hashes a missing one as
+        ``""``, so the FeatBit user must carry the unit ID under each of these spellings
+        (``thread_id``, ``ConversationId``, ...), not only under the canonical attribute.
+        """
+        accepted = {name.lower() for name in unit_attributes}
+        names = {
+            r.dispatch_key
+            for r in self.splits
+            if r.dispatch_key and r.dispatch_key.lower() in accepted
+        }
+        return tuple(sorted(names))
 
     def value_of(self, variation_id: str) -> Any:
         """The parsed value of a variation, typed by the flag's variation type."""

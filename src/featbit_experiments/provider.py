@@ -9,6 +9,7 @@ events, tracking) to :class:`~featbit_experiments.resolver.FlagResolver` and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -27,14 +28,15 @@ from openfeature.flag_evaluation import FlagResolutionDetails, FlagType, FlagVal
 from openfeature.provider import AbstractProvider, Metadata
 from openfeature.track import TrackingEventDetails
 
+from . import _sdk
 from .bootstrap import checked_bootstrap, read_bootstrap
 from .connection_check import check_connection_settings, describe_sync_failure
 from .continuity import AssignmentLedger, AssignmentStore, InMemoryStore
 from .errors import BootstrapError
 from .exposures import ExposureRecorder, SeenKeys
 from .flag_builder import Flag, bootstrap_document
-from .guardrails import EventFanout, EventSink, LoggingSink
-from .insights import BoundedEventProcessor
+from .guardrails import EventFanout, EventSink, Guardrail, LoggingSink
+from .insights import BoundedEventProcessor, InsightRejection
 from .outcomes import OutcomeRecorder
 from .policy import UnitPolicy
 from .preflight.model import PreflightReport
@@ -145,6 +147,14 @@ class FeatBitProvider(AbstractProvider):
         self._preflight_plan = PreflightPlan() if preflight is True else (preflight or None)
         #: The start-up preflight's report, once it has run (``preflight=`` option).
         self.preflight_report: PreflightReport | None = None
+        self._insights = _sdk.event_processor_of(client)
+        if isinstance(self._insights, BoundedEventProcessor):
+            self._insights.rejection_listeners.append(self._insights_rejected)
+        # Back to READY after a reconnect to a server comparing updatedAt in microseconds.
+        resync_ok = _sdk.accept_resent_versions(client)
+        if not (owns_client and resync_ok):
+            for gap in _sdk.client_gaps(client, (BoundedEventProcessor,)):
+                logger.warning("FeatBit client: %s", gap)
 
     # -- construction -------------------------------------------------------------------
 
@@ -303,6 +313,9 @@ class FeatBitProvider(AbstractProvider):
         self.client.flag_tracker.add_flag_changed_listener(self._flag_listener)
 
     def _unlisten(self) -> None:
+        if isinstance(self._insights, BoundedEventProcessor):
+            with contextlib.suppress(ValueError):
+                self._insights.rejection_listeners.remove(self._insights_rejected)
         with self._lock:
             if not self._listening:
                 return
@@ -343,6 +356,13 @@ class FeatBitProvider(AbstractProvider):
             plan, self._preflight_plan = self._preflight_plan, None
         if plan is not None:
             self.preflight_report = startup_preflight(self.client, self.policy, self.store, plan)
+    def _insights_rejected(self, rejection: InsightRejection) -> None:
+        self.events.guardrail(
+            Guardrail.INSIGHTS_REJECTED,
+            f"{rejection.events} FeatBit insight event(s) dropped: {rejection.reason}",
+            events=rejection.events,
+            status=rejection.status,
+        )
 
     def _flag_changed(self, flag_key: str) -> None:
         self.emit_provider_configuration_changed(

@@ -9,17 +9,20 @@ is recorded: no other ID is ever substituted. Nothing here raises into the calle
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import FlagResolutionDetails, FlagType, Reason
 
+from . import _sdk
 from . import metadata_keys as meta
 from .assignment import Assignment
 from .featbit_user import featbit_user
+from .flag_plan import FlagPlan, plan_flag
 from .flag_view import KEY_DISPATCH, FlagView, ValueParseError
 from .guardrails import EventFanout, Guardrail, ThrottledGuardrail
 from .policy import Declaration, Refusal, UnitPolicy
@@ -31,8 +34,6 @@ if TYPE_CHECKING:
     from .continuity.ledger import AssignmentLedger
 
 logger = logging.getLogger("featbit_experiments")
-
-FEATURE_FLAGS_CATEGORY: Any = None  # set lazily from fbclient.category
 
 #: Key used for ordinary (non-experiment) flags when the context has no targeting key and
 #: the flag serves everyone alike, so the key cannot influence bucketing.
@@ -56,15 +57,6 @@ AssignmentListener = Callable[[Assignment], None]
 EvaluationListener = Callable[[str, FlagResolutionDetails[Any], EvaluationContext], None]
 
 
-class _FlagPlan(NamedTuple):
-    """One flag version as the resolver uses it: its view, the policy's declaration (or
-    refusal, or None for an ordinary flag) and any dispatch-key mismatch message."""
-
-    view: FlagView
-    declaration: Declaration | Refusal | None
-    dispatch_mismatch: str | None
-
-
 @dataclass(frozen=True)
 class Served:
     """What FeatBit (or a remembered assignment) served: a variation and FeatBit's reason."""
@@ -75,15 +67,6 @@ class Served:
 
 #: The ``featbit_reason`` of a variation served from the assignment ledger (OpenFeature: CACHED).
 LEDGER_REASON = "assignment ledger"
-
-
-def _flag_category() -> Any:
-    global FEATURE_FLAGS_CATEGORY
-    if FEATURE_FLAGS_CATEGORY is None:
-        from fbclient.category import FEATURE_FLAGS
-
-        FEATURE_FLAGS_CATEGORY = FEATURE_FLAGS
-    return FEATURE_FLAGS_CATEGORY
 
 
 class FlagResolver:
@@ -97,11 +80,22 @@ class FlagResolver:
 
     def __init__(self, client: Any, policy: UnitPolicy, events: EventFanout) -> None:
         self._client = client
-        self._storage = client._config.data_storage
-        self._category = _flag_category()
+        self._read_flag = _sdk.flag_reader(client)
+        #: FeatBit's evaluator with insights FeatBit's experiments count (None: the SDK lacks
+        #: the internals, so evaluations go through ``variation_detail`` and say so once).
+        self._sdk = _sdk.SdkEvaluator.for_client(client)
+        if self._sdk is None:
+            events.guardrail(
+                Guardrail.EXPOSURES_NOT_COUNTED,
+                "this fbclient version lacks the internals the provider uses to mark insights "
+                f"sendToExperiment (checked against {', '.join(_sdk.CHECKED_AGAINST)}); "
+                "FeatBit's experiment results will not count these exposures",
+            )
+        self._targeting_reported: set[tuple[str, int]] = set()
+        self._targeting_lock = threading.Lock()
         self.policy = policy
         self.events = events
-        self._plans: dict[str, _FlagPlan] = {}
+        self._plans: dict[str, FlagPlan] = {}
         self.assignment_listeners: list[AssignmentListener] = []
         #: Not being synced lasts a while: one guardrail per interval, not per evaluation.
         self._not_ready = ThrottledGuardrail(
@@ -149,32 +143,38 @@ class FlagResolver:
         plan = self._plan(flag_key)
         return None if plan is None else plan.view
 
-    def _plan(self, flag_key: str) -> _FlagPlan | None:
+    def _plan(self, flag_key: str) -> FlagPlan | None:
         """The flag's view and what the policy says of it, computed once per flag version
         (a plain dict replace is atomic, so concurrent evaluations need no lock)."""
-        flag = self._storage.get(self._category, flag_key)
+        flag = self._read_flag(flag_key)
         if not flag:
             return None
         version = int(flag.get("timestamp") or 0)
         cached = self._plans.get(flag_key)
         if cached is not None and cached.view.version == version:
             return cached
-        view = FlagView.of(flag)
-        declaration = self.policy.declaration_for(view.key, view.tags)
-        mismatch: str | None = None
-        if isinstance(declaration, Declaration):
-            unit = declaration.unit
-            mismatches = view.dispatch_mismatches(unit.attribute_names)
-            if mismatches:
-                where = ", ".join(f"{r.where} buckets on {r.dispatch_key!r}" for r in mismatches)
-                mismatch = (
-                    f"experiment {declaration.experiment.experiment_key!r} randomizes by "
-                    f"{unit.name} ({unit.attribute}) but FeatBit's {where}; refusing rather "
-                    "than bucketing on another attribute"
-                )
-        plan = _FlagPlan(view, declaration, mismatch)
+        plan = plan_flag(flag, self.policy)
+        if plan.unreachable_targets is not None:
+            self._report_unreachable_targets(plan)
         self._plans[flag_key] = plan
         return plan
+
+    def _report_unreachable_targets(self, plan: FlagPlan) -> None:
+        """Once per flag version (not per evaluation)."""
+        view, declaration = plan.view, plan.declaration
+        assert isinstance(declaration, Declaration) and plan.unreachable_targets is not None
+        with self._targeting_lock:
+            if (view.key, view.version) in self._targeting_reported:
+                return
+            self._targeting_reported.add((view.key, view.version))
+        self.events.guardrail(
+            Guardrail.TARGETING_UNIT_MISMATCH,
+            plan.unreachable_targets,
+            flagKey=view.key,
+            experimentKey=declaration.experiment.experiment_key,
+            assignmentUnit=declaration.unit.name,
+            flagVersion=view.version,
+        )
 
     # -- the pipeline -------------------------------------------------------------------
 
@@ -204,7 +204,7 @@ class FlagResolver:
                     experimentKey=self.policy.experiments[flag_key].experiment_key,
                 )
             return error_result(default, ErrorCode.FLAG_NOT_FOUND, f"flag {flag_key!r} not found")
-        view, declaration, dispatch_mismatch = plan
+        view, declaration = plan.view, plan.declaration
         if not view.accepts(flag_type):
             return error_result(
                 default,
@@ -219,9 +219,7 @@ class FlagResolver:
             return FlagResolutionDetails(value=default, reason=Reason.DISABLED)
         if declaration is None:
             return self._resolve_ordinary(view, default, flag_type, context)
-        return self._resolve_experiment(
-            view, declaration, dispatch_mismatch, default, flag_type, context
-        )
+        return self._resolve_experiment(plan, declaration, default, flag_type, context)
 
     def _resolve_ordinary(
         self, view: FlagView, default: Any, flag_type: FlagType, context: EvaluationContext
@@ -240,20 +238,22 @@ class FlagResolver:
                 self.events.guardrail(Guardrail.MISSING_UNIT_ID, message, flagKey=view.key)
                 return error_result(default, ErrorCode.TARGETING_KEY_MISSING, message)
             key = ANONYMOUS_KEY
+        user = featbit_user(key, context.attributes)
         dispatch = fallthrough.dispatch_key
         if (
             fallthrough.is_split
             and dispatch
             and dispatch.lower() not in KEY_DISPATCH
-            and context.attributes.get(dispatch) in (None, "")
+            and not _sdk.user_attribute(user, dispatch)
         ):
             message = (
                 f"flag {view.key!r} splits traffic on attribute {dispatch!r}, which the "
-                "context lacks; serving the default instead of bucketing everyone together"
+                "context lacks (FeatBit matches custom attributes case-sensitively); serving "
+                "the default instead of bucketing everyone together"
             )
             self.events.guardrail(Guardrail.MISSING_UNIT_ID, message, flagKey=view.key)
             return error_result(default, ErrorCode.TARGETING_KEY_MISSING, message)
-        served = self.evaluate(view.key, featbit_user(key, context.attributes))
+        served = self.evaluate(view.key, user)
         if isinstance(served, FlagResolutionDetails):
             return _with_default(served, default)
         try:
@@ -268,13 +268,13 @@ class FlagResolver:
 
     def _resolve_experiment(
         self,
-        view: FlagView,
+        plan: FlagPlan,
         declaration: Declaration,
-        dispatch_mismatch: str | None,
         default: Any,
         flag_type: FlagType,
         context: EvaluationContext,
     ) -> FlagResolutionDetails[Any]:
+        view = plan.view
         experiment, unit = declaration.experiment, declaration.unit
         base_metadata: dict[str, str | int] = {
             meta.EXPERIMENT_KEY: experiment.experiment_key,
@@ -294,8 +294,8 @@ class FlagResolver:
                 **self.policy.units.known_ids(context),
             )
             return error_result(default, unit_key.error_code, unit_key.message, base_metadata)
-        if dispatch_mismatch is not None:
-            message = dispatch_mismatch
+        if plan.dispatch_mismatch is not None:
+            message = plan.dispatch_mismatch
             self.events.guardrail(
                 Guardrail.DISPATCH_KEY_MISMATCH,
                 message,
@@ -307,9 +307,14 @@ class FlagResolver:
             )
             return error_result(default, ErrorCode.GENERAL, message, base_metadata)
         other_ids = self.policy.units.known_ids(context, unit_key)
-        user = featbit_user(
-            unit_key.value, context.attributes, extra={**other_ids, "assignmentUnit": unit.name}
-        )
+        # The unit ID also goes under each exact spelling a rollout buckets on, since fbclient
+        # hashes a custom attribute it cannot find (case-sensitively) as "".
+        extra = {
+            **other_ids,
+            **dict.fromkeys(plan.unit_id_attributes, unit_key.value),
+            "assignmentUnit": unit.name,
+        }
+        user = featbit_user(unit_key.value, context.attributes, extra=extra)
         served = self.assign(view, declaration, unit_key, user)
         if isinstance(served, FlagResolutionDetails):
             return _with_default(served, default, base_metadata)
@@ -357,13 +362,23 @@ class FlagResolver:
         return self.ledger.assign(view, declaration, unit_key, user)
 
     def evaluate(self, flag_key: str, user: dict[str, str]) -> Served | FlagResolutionDetails[Any]:
-        """Ask FeatBit; its errors come back as an error result, never an exception."""
-        detail = self._client.variation_detail(flag_key, user, None)
-        variation_id = getattr(detail, "variation_id", None)
-        if variation_id is None or detail.reason in _FEATBIT_ERRORS:
-            code = _FEATBIT_ERRORS.get(detail.reason, ErrorCode.GENERAL)
-            return error_result(None, code, f"FeatBit: {detail.reason}")
-        return Served(str(variation_id), str(detail.reason))
+        """Ask FeatBit and send its insight; its errors come back as an error result."""
+        if self._sdk is None:
+            detail = self._client.variation_detail(flag_key, user, None)
+            variation_id = getattr(detail, "variation_id", None)
+            if variation_id is None or detail.reason in _FEATBIT_ERRORS:
+                return _featbit_error(str(detail.reason))
+            return Served(str(variation_id), str(detail.reason))
+        evaluation = self._sdk.evaluate(flag_key, user)
+        if isinstance(evaluation, str):
+            return _featbit_error(evaluation)
+        evaluation.send_insight()
+        return Served(evaluation.variation_id, evaluation.reason)
+
+
+def _featbit_error(reason: str) -> FlagResolutionDetails[Any]:
+    code = _FEATBIT_ERRORS.get(reason, ErrorCode.GENERAL)
+    return error_result(None, code, f"FeatBit: {reason}")
 
 
 def _context_id(privacy: Privacy, unit_key: UnitKey) -> dict[str, str]:

@@ -1,6 +1,8 @@
 """Outcome tracking: an OpenFeature ``track()`` becomes a FeatBit metric keyed by the unit the
 outcome is measured at, and a metric measured at another unit than its experiment is flagged
-(or refused in strict mode) instead of silently failing to join.
+(or refused in strict mode) instead of silently failing to join. A value FeatBit cannot store
+(not a finite float32) is refused with an ``invalid_metric_value`` guardrail before any event
+is made, since one such value would fail every insight batch it travels in.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from openfeature.track import TrackingEventDetails
 from .assignment import Assignment
 from .featbit_user import featbit_user
 from .guardrails import EventFanout, Guardrail
+from .insight_wire import metric_value_problem
 from .policy import Experiment, UnitPolicy
 from .units import UnitKey, UnitKeyProblem
 
@@ -82,6 +85,16 @@ class OutcomeTracker:
         self, name: str, context: EvaluationContext, details: TrackingEventDetails | None
     ) -> Outcome | None:
         attributes: dict[str, Any] = dict(details.attributes or {}) if details else {}
+        value = _metric_value(details)
+        if isinstance(value, str):
+            self._events.guardrail(
+                Guardrail.INVALID_METRIC_VALUE,
+                f"outcome {name!r} not sent: {value}",
+                metric=name,
+                value=str(details.value if details else None),
+                **self._policy.units.known_ids(context),
+            )
+            return None
         experiments = self._experiments_for(name, attributes)
         metric = self._policy.metrics.get(name)
         unit_name = (
@@ -119,15 +132,14 @@ class OutcomeTracker:
                 **self._policy.units.known_ids(context),
             )
             return None
-        value = details.value if details and details.value is not None else 1.0
         other_ids = self._policy.units.known_ids(context)
         user = featbit_user(
             unit_key.value,
             context.attributes,
             extra={**other_ids, "assignmentUnit": unit_name},
         )
-        self._client.track_metric(user, name, float(value))
-        outcome = Outcome(name, unit_key, float(value), tuple(experiments), attributes, other_ids)
+        self._client.track_metric(user, name, value)
+        outcome = Outcome(name, unit_key, value, tuple(experiments), attributes, other_ids)
         for listener in self.outcome_listeners:
             try:
                 listener(outcome)
@@ -145,3 +157,16 @@ class OutcomeTracker:
             return []
         found = (self._experiment(key) for key in metric.experiments)
         return [e for e in found if e is not None]
+
+
+def _metric_value(details: TrackingEventDetails | None) -> float | str:
+    """The outcome's value (1.0 when none is given), or why FeatBit cannot store it."""
+    raw = details.value if details is not None and details.value is not None else 1.0
+    if not isinstance(raw, (int, float)):
+        return f"value {raw!r} is not a number"
+    try:
+        value = float(raw)
+    except OverflowError:  # an int beyond a double
+        return f"value {raw!r} is beyond FeatBit's float32 range"
+    problem = metric_value_problem(value)
+    return value if problem is None else f"value {problem}"

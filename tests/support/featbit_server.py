@@ -2,24 +2,29 @@
 
 Tests point the real ``fbclient.FBClient`` (online mode) at this server so that the SDK's own
 network code runs: the WebSocket data sync, reconnect and backoff, and the HTTP insights sender.
-The protocol follows the FeatBit evaluation server (``featbit/featbit``,
-``modules/evaluation-server``) as summarised in the shared research notes, section 2:
+It is as strict as FeatBit's evaluation server (``featbit/featbit``,
+``modules/evaluation-server``, read at ``366b4a1``), so that what passes here passes there:
 
-* ``ws://127.0.0.1:<port>/streaming?token=<token>&type=server``. The token is decoded (the
-  reverse of ``fbclient.utils.build_token``), and its embedded secret must equal the configured
-  env secret, its timestamp must be within 30 s, ``type`` must be ``server`` and ``version`` one of
-  ``""``/``"1"``/``"2"``. An invalid request is accepted and then closed with code 4003
-  ``"invalid request, close by server"``, as the real ``StreamingMiddleware`` does.
+* ``ws://127.0.0.1:<port>/streaming?token=<token>&type=server``: the request is validated as
+  ``RequestValidator`` does (:func:`~tests.support.featbit_server_protocol.stream_rejection`:
+  type, version, token structure, the secret's structure and GUID env ID, a 30 s clock window,
+  the secret known and of the request's type); an invalid one is accepted and then closed with
+  4003 ``"invalid request, close by server"``, as ``StreamingMiddleware`` does.
 * Messages are ``{"messageType", "data"}`` JSON; both keys are required and the type is matched
   case-insensitively. ``data-sync`` with ``timestamp`` N gets ``eventType`` ``"full"`` when N is
-  0 (or null) and ``"patch"`` otherwise, listing every flag and segment (archived ones included)
-  whose ``updatedAt`` in ms is greater than N. ``ping`` gets ``{"messageType":"pong","data":{}}``,
+  0 and ``"patch"`` otherwise, listing every flag and segment (archived ones included) updated
+  after N, compared at full microsecond precision by default (FeatBit 5.0 on PostgreSQL; pass
+  ``timestamp_precision=MILLISECOND`` for 5.1+). ``ping`` gets ``{"messageType":"pong",...}``,
   ``echo`` is echoed, anything else is ignored.
 * Live changes (:meth:`FeatBitTestServer.push_flag`) are pushed as a single-entity ``patch`` to
   every open connection, like ``FeatureFlagChangeMessageConsumer``.
 * HTTP on a second port (the SDK takes separate ``event_url`` and ``streaming_url``):
-  ``POST /api/public/insight/track`` and ``GET /api/public/sdk/server/latest-all[?timestamp=N]``,
-  both authenticated by ``Authorization: <raw env secret>``.
+  ``GET /api/public/sdk/server/latest-all[?timestamp=N]`` and ``POST /api/public/insight/track``,
+  authenticated as ``FeatBitAuthHandler`` does: a structurally valid secret is enough (its env
+  ID is decoded, nothing is looked up), anything else is 401. Insights are bound as
+  System.Text.Json binds them (:mod:`tests.support.featbit_server_insights`: 400/500 for the
+  whole request); those sent with another environment's secret are answered 200 and kept
+  apart from this environment's (:attr:`FeatBitTestServer.insights`).
 
 Both ports are reserved when the object is created (bound, not listening), so ``streaming_url``
 and ``event_url`` are known before :meth:`FeatBitTestServer.start` and stay the same across
@@ -33,7 +38,6 @@ closes every socket and joins the thread with a timeout.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import copy
 import json
@@ -42,8 +46,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from http import HTTPStatus
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -54,7 +56,33 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State as WsState
 
+from tests.support import featbit_server_records as records
 from tests.support import flags as flag_builders
+from tests.support.featbit_server_http import (
+    HEADER_LIMIT,
+    LOOPBACK,
+    reserve_port,
+    serve_http_connection,
+)
+from tests.support.featbit_server_insights import bind_insights
+from tests.support.featbit_server_protocol import (
+    TOKEN_EXPIRY_SECONDS,
+    DecodedToken,
+    SecretEntry,
+    TimestampPrecision,
+    decode_token,
+    is_newer,
+    make_env_secret,
+    secret_env_id,
+    stream_rejection,
+    updated_at_ms,
+)
+from tests.support.featbit_server_records import (
+    FlagEventRecord,
+    InsightRequest,
+    MetricEventRecord,
+    StreamRequest,
+)
 
 if TYPE_CHECKING:
     from fbclient.config import Config
@@ -67,87 +95,23 @@ __all__ = [
     "InsightRequest",
     "MetricEventRecord",
     "StreamRequest",
+    "TimestampPrecision",
     "decode_token",
     "make_env_secret",
     "updated_at_ms",
 ]
 
-LOOPBACK = "127.0.0.1"
 STREAMING_PATH = "/streaming"
 INSIGHTS_PATH = "/api/public/insight/track"
 LATEST_ALL_PATH = "/api/public/sdk/server/latest-all"
 INVALID_REQUEST_CLOSE_CODE = 4003
 INVALID_REQUEST_CLOSE_REASON = "invalid request, close by server"
-TOKEN_EXPIRY_SECONDS = 30.0
 PONG_MESSAGE = '{"messageType":"pong","data":{}}'
 
-_REGISTERED_TYPES = frozenset({"server", "client", "relay-proxy"})
-_SUPPORTED_VERSIONS = frozenset({"", "1", "2"})
-# Token digits: FeatBit maps 0-9 to these letters (fbclient/utils ALPHABETS, TokenNumber.cs).
-_TOKEN_DIGITS = {letter: str(digit) for digit, letter in enumerate("QBWSPHDXZU")}
 _SHUTDOWN_TIMEOUT = 5.0
-_HTTP_HEADER_LIMIT = 64 * 1024
+_INT64 = (-(2**63), 2**63 - 1)
 
 _T = TypeVar("_T")
-
-
-# --------------------------------------------------------------------------------------------
-# Protocol helpers
-
-
-@dataclass(frozen=True)
-class DecodedToken:
-    """A streaming token split into the env secret and the client's clock (epoch ms)."""
-
-    secret: str
-    timestamp_ms: int
-
-
-def _decode_number(text: str) -> int | None:
-    if not text.strip():
-        return 0  # TokenNumber.TryDecode* treat an empty span as 0
-    digits = [_TOKEN_DIGITS.get(ch) for ch in text]
-    if any(d is None for d in digits):
-        return None
-    return int("".join(d for d in digits if d is not None))
-
-
-def decode_token(token: str) -> DecodedToken | None:
-    """Reverse ``fbclient.utils.build_token`` (FeatBit ``Token.cs``); ``None`` when malformed.
-
-    Layout: ``enc(pos, 3) + enc(len(ts), 2) + secret[:pos] + enc(ts) + secret[pos:]``.
-    """
-    if len(token) < 5:
-        return None
-    position = _decode_number(token[:3])
-    length = _decode_number(token[3:5])
-    if position is None or length is None:
-        return None
-    payload = token[5:]
-    if len(payload) < position + length:
-        return None
-    timestamp = _decode_number(payload[position : position + length])
-    if timestamp is None:
-        return None
-    return DecodedToken(payload[:position] + payload[position + length :], timestamp)
-
-
-def make_env_secret(env_id: uuid.UUID | None = None) -> str:
-    """A 44-char server secret shaped like FeatBit's: url-safe base64 GUID + encoded env id."""
-
-    def encode(value: uuid.UUID) -> str:
-        return base64.urlsafe_b64encode(value.bytes).decode("ascii").rstrip("=")
-
-    return encode(uuid.uuid4()) + encode(env_id or uuid.uuid4())
-
-
-def updated_at_ms(entity: Mapping[str, Any]) -> int:
-    """An entity's ``updatedAt`` in epoch ms: the version the SDK stores and sends back."""
-    text = str(entity["updatedAt"])
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    # Naive timestamps are local time, as with the SDK's ``isoparse(...).timestamp()``.
-    return round(datetime.fromisoformat(text).timestamp() * 1000)
 
 
 def _data_sync_message(
@@ -156,88 +120,6 @@ def _data_sync_message(
     segments: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     return flag_builders.data_sync(feature_flags, segments, event_type=event_type)
-
-
-# --------------------------------------------------------------------------------------------
-# Records
-
-
-@dataclass(frozen=True)
-class StreamRequest:
-    """One WebSocket request that completed the handshake, accepted or closed with 4003."""
-
-    path: str
-    params: Mapping[str, str]
-    headers: Mapping[str, str]
-    accepted: bool
-    reason: str
-
-
-@dataclass(frozen=True)
-class InsightRequest:
-    """One ``POST /api/public/insight/track`` as received, with the status it was answered."""
-
-    authorization: str | None
-    status: int
-    items: tuple[Mapping[str, Any], ...]
-    headers: Mapping[str, str]
-
-
-@dataclass(frozen=True)
-class FlagEventRecord:
-    """One flag evaluation from a delivered insight item (``variations[]`` flattened)."""
-
-    user_key: str
-    flag_key: str
-    variation_id: str
-    value: str
-    timestamp: int
-    item: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class MetricEventRecord:
-    """One custom metric from a delivered insight item (``metrics[]`` flattened)."""
-
-    user_key: str
-    event_name: str
-    numeric_value: float
-    timestamp: int
-    item: Mapping[str, Any]
-
-
-# --------------------------------------------------------------------------------------------
-# HTTP (a tiny HTTP/1.1 server on asyncio streams; keep-alive, Content-Length bodies only)
-
-
-def _reserve_port(port: int) -> socket.socket:
-    """Bind (without listening) so connections are refused but nobody else takes the port."""
-    deadline = time.monotonic() + 2.0
-    while True:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((LOOPBACK, port))
-            sock.setblocking(False)
-            return sock
-        except OSError:
-            sock.close()
-            if port == 0 or time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
-def _http_response(status: int, body: bytes = b"", *, keep_alive: bool = True) -> bytes:
-    lines = [
-        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
-        f"Content-Length: {len(body)}",
-        "Server: featbit-test-server",
-    ]
-    if body:
-        lines.append("Content-Type: application/json; charset=utf-8")
-    if not keep_alive:
-        lines.append("Connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
 # --------------------------------------------------------------------------------------------
@@ -258,10 +140,18 @@ class FeatBitTestServer:
         self,
         env_secret: str | None = None,
         *,
+        env_id: uuid.UUID = flag_builders.ENV_ID,
         token_expiry_seconds: float = TOKEN_EXPIRY_SECONDS,
+        timestamp_precision: TimestampPrecision = TimestampPrecision.MICROSECOND,
     ) -> None:
-        self._env_secret = env_secret if env_secret is not None else make_env_secret()
+        self._env_secret = env_secret if env_secret is not None else make_env_secret(env_id)
+        self._env_id = secret_env_id(self._env_secret) or env_id
+        self._secrets = {
+            self._env_secret: SecretEntry(self._env_secret, "server", self._env_id)
+        }
         self._token_expiry_seconds = token_expiry_seconds
+        self.timestamp_precision = timestamp_precision
+        """How data syncs compare ``updatedAt`` (see :class:`TimestampPrecision`)."""
         self._lock = threading.RLock()
         self._flags: dict[str, dict[str, Any]] = {}
         self._segments: dict[str, dict[str, Any]] = {}
@@ -276,8 +166,8 @@ class FeatBitTestServer:
         self.insights_delay: float = 0.0
         """Seconds to wait before answering an insight POST (the SDK's read timeout is 10 s)."""
 
-        self._stream_sock: socket.socket | None = _reserve_port(0)
-        self._http_sock: socket.socket | None = _reserve_port(0)
+        self._stream_sock: socket.socket | None = reserve_port(0)
+        self._http_sock: socket.socket | None = reserve_port(0)
         self._stream_port: int = self._stream_sock.getsockname()[1]
         self._http_port: int = self._http_sock.getsockname()[1]
 
@@ -352,8 +242,8 @@ class FeatBitTestServer:
                 self._ws_server = self._http_server = None
                 self._connections.clear()
                 # The servers closed the listening sockets; take the same ports again.
-                self._stream_sock = _reserve_port(self._stream_port)
-                self._http_sock = _reserve_port(self._http_port)
+                self._stream_sock = reserve_port(self._stream_port)
+                self._http_sock = reserve_port(self._http_port)
 
     def close(self) -> None:
         """``stop()`` and release the reserved ports; the object cannot be restarted."""
@@ -369,6 +259,11 @@ class FeatBitTestServer:
     @property
     def env_secret(self) -> str:
         return self._env_secret
+
+    @property
+    def env_id(self) -> uuid.UUID:
+        """The environment this server serves (encoded in :attr:`env_secret`)."""
+        return self._env_id
 
     @property
     def streaming_port(self) -> int:
@@ -455,10 +350,17 @@ class FeatBitTestServer:
 
     def payload(self, timestamp: int = 0) -> dict[str, Any]:
         """The ``data-sync`` envelope the server answers for a client at ``timestamp``."""
+        precision = self.timestamp_precision
         with self._lock:
-            flags = [copy.deepcopy(f) for f in self._flags.values() if updated_at_ms(f) > timestamp]
+            flags = [
+                copy.deepcopy(f)
+                for f in self._flags.values()
+                if is_newer(f, timestamp, precision)
+            ]
             segments = [
-                copy.deepcopy(s) for s in self._segments.values() if updated_at_ms(s) > timestamp
+                copy.deepcopy(s)
+                for s in self._segments.values()
+                if is_newer(s, timestamp, precision)
             ]
         return _data_sync_message("full" if timestamp == 0 else "patch", flags, segments)
 
@@ -531,42 +433,22 @@ class FeatBitTestServer:
 
     @property
     def insights(self) -> list[Mapping[str, Any]]:
-        """All delivered insight items (from POSTs answered 200), in arrival order."""
+        """All insight items delivered to this environment (POSTs answered 200), in order."""
         with self._lock:
-            return [item for r in self._insight_requests if r.status == 200 for item in r.items]
+            return [
+                item
+                for r in self._insight_requests
+                if r.status == 200 and r.env_id == self._env_id
+                for item in r.items
+            ]
 
     def flag_events(self, flag_key: str | None = None) -> list[FlagEventRecord]:
         """Delivered flag evaluations, optionally only those of ``flag_key``."""
-        records: list[FlagEventRecord] = []
-        for item in self.insights:
-            for variation in item.get("variations") or ():
-                record = FlagEventRecord(
-                    user_key=str(item["user"]["keyId"]),
-                    flag_key=str(variation.get("featureFlagKey")),
-                    variation_id=str(variation.get("variation", {}).get("id")),
-                    value=str(variation.get("variation", {}).get("value")),
-                    timestamp=int(variation.get("timestamp", 0)),
-                    item=item,
-                )
-                if flag_key is None or record.flag_key == flag_key:
-                    records.append(record)
-        return records
+        return records.flag_events(self.insights, flag_key)
 
     def metric_events(self, event_name: str | None = None) -> list[MetricEventRecord]:
         """Delivered custom metrics (``track_metric``), optionally only ``event_name``."""
-        records: list[MetricEventRecord] = []
-        for item in self.insights:
-            for metric in item.get("metrics") or ():
-                record = MetricEventRecord(
-                    user_key=str(item["user"]["keyId"]),
-                    event_name=str(metric.get("eventName")),
-                    numeric_value=float(metric.get("numericValue", 0.0)),
-                    timestamp=int(metric.get("timestamp", 0)),
-                    item=item,
-                )
-                if event_name is None or record.event_name == event_name:
-                    records.append(record)
-        return records
+        return records.metric_events(self.insights, event_name)
 
     def clear_records(self) -> None:
         """Forget recorded requests (insights, data syncs, handshakes, pings); keep the data."""
@@ -631,7 +513,7 @@ class FeatBitTestServer:
             open_timeout=5.0,
         )
         self._http_server = await asyncio.start_server(
-            self._serve_http, sock=http_sock, limit=_HTTP_HEADER_LIMIT
+            self._serve_http, sock=http_sock, limit=HEADER_LIMIT
         )
 
     async def _shutdown(self, code: int | None) -> None:
@@ -709,24 +591,10 @@ class FeatBitTestServer:
         return None
 
     def _validate(self, params: Mapping[str, str]) -> str:
-        """Return why the request is invalid (``RequestValidator.cs``), or ``""`` if valid."""
-        conn_type = params.get("type", "")
-        if conn_type not in _REGISTERED_TYPES:
-            return f"Invalid type: {conn_type}"
-        version = params.get("version", "")
-        if version not in _SUPPORTED_VERSIONS:
-            return f"Invalid version: {version}"
-        token = decode_token(params.get("token", ""))
-        if token is None:
-            return "Invalid token"
-        now_ms = time.time() * 1000
-        if abs(now_ms - token.timestamp_ms) > self._token_expiry_seconds * 1000:
-            return "Invalid token: expired"
-        if token.secret != self._env_secret.rstrip("="):
-            return "Secret is not found"
-        if conn_type != "server":
-            return f"Inconsistent secret used: server. Request type: {conn_type}"
-        return ""
+        """Why the request is invalid (``RequestValidator.cs``), or ``""`` if valid."""
+        return stream_rejection(
+            params, self._secrets, token_expiry_seconds=self._token_expiry_seconds
+        )
 
     async def _serve_stream(self, connection: ServerConnection) -> None:
         request = connection.request
@@ -777,11 +645,9 @@ class FeatBitTestServer:
         elif kind == "echo":
             await connection.send(json.dumps({"messageType": "echo", "data": data}))
         elif kind == "data-sync":
-            timestamp = data.get("timestamp") if isinstance(data, dict) else None
+            timestamp = _data_sync_timestamp(data)
             if timestamp is None:
-                timestamp = 0  # DataSyncService: null or missing means 0
-            if not isinstance(timestamp, int) or isinstance(timestamp, bool):
-                return
+                return  # DataSyncService throws; MessageDispatcher logs it, nothing is sent
             with self._lock:
                 self._data_sync_requests.append(timestamp)
             await connection.send(json.dumps(self.payload(timestamp)))
@@ -794,105 +660,77 @@ class FeatBitTestServer:
             self._http_tasks.add(task)
         self._http_writers.add(writer)
         try:
-            while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
-                    return
-                request_line, *header_lines = head.decode("latin-1").split("\r\n")
-                parts = request_line.split(" ")
-                if len(parts) != 3:
-                    writer.write(_http_response(400, keep_alive=False))
-                    await writer.drain()
-                    return
-                method, target, version = parts
-                headers: dict[str, str] = {}
-                for line in header_lines:
-                    if ":" in line:
-                        name, value = line.split(":", 1)
-                        headers[name.strip().lower()] = value.strip()
-                if "transfer-encoding" in headers:
-                    writer.write(_http_response(411, keep_alive=False))
-                    await writer.drain()
-                    return
-                try:
-                    length = int(headers.get("content-length", "0"))
-                    body = await reader.readexactly(length) if length > 0 else b""
-                except (ValueError, asyncio.IncompleteReadError, ConnectionError):
-                    return
-                status, response_body = await self._route_http(method, target, headers, body)
-                keep_alive = (
-                    version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
-                )
-                writer.write(_http_response(status, response_body, keep_alive=keep_alive))
-                await writer.drain()
-                if not keep_alive:
-                    return
-        except (ConnectionError, asyncio.CancelledError):
-            pass
+            await serve_http_connection(reader, writer, self._route_http)
         finally:
             self._http_writers.discard(writer)
             if task is not None:
                 self._http_tasks.discard(task)
-            writer.close()
 
     async def _route_http(
         self, method: str, target: str, headers: Mapping[str, str], body: bytes
     ) -> tuple[int, bytes]:
         url = urlsplit(target)
-        authorized = headers.get("authorization") == self._env_secret
+        # FeatBitAuthHandler: a structurally valid secret authenticates; its env ID is decoded,
+        # nothing is looked up. Without one, the fallback policy answers 401.
+        env_id = secret_env_id(headers.get("authorization"))
         if url.path == INSIGHTS_PATH:
             if method != "POST":
                 return 405, b""
-            return await self._track(headers, body, authorized)
+            return await self._track(headers, body, env_id)
         if url.path == LATEST_ALL_PATH:
             if method != "GET":
                 return 405, b""
-            if not authorized:
+            if env_id is None:
                 return 401, b""
             raw = parse_qs(url.query).get("timestamp", ["0"])[-1]
             try:
                 timestamp = int(raw)
             except ValueError:
                 return 400, b""
+            if env_id != self._env_id:
+                return 200, b""  # an environment without flags: an empty payload
             payload = self.payload(timestamp)
             data = payload["data"]
-            if data["eventType"] == "patch" and not data["featureFlags"] and not data["segments"]:
-                return 200, b""  # SdkController: an empty patch is an empty 200 body
+            if not data["featureFlags"] and not data["segments"]:
+                return 200, b""  # SdkController: an empty payload is an empty 200 body
             return 200, json.dumps(payload).encode("utf-8")
         return 404, b""
 
     async def _track(
-        self, headers: Mapping[str, str], body: bytes, authorized: bool
+        self, headers: Mapping[str, str], body: bytes, env_id: uuid.UUID | None
     ) -> tuple[int, bytes]:
         if self.insights_delay > 0:
             await asyncio.sleep(self.insights_delay)
-        try:
-            parsed = json.loads(body)
-        except ValueError:
-            parsed = None
-        if not authorized:
-            status = 401
-        elif not isinstance(parsed, list):
-            status = 400
+        if env_id is None:
+            status, items, error = 401, (), "no valid secret"
         else:
-            status = self.insights_status
-        if not isinstance(parsed, list):
-            parsed = []
-        # Insight.cs drops items without a user keyId.
-        items = tuple(
-            item
-            for item in parsed
-            if isinstance(item, dict)
-            and isinstance(item.get("user"), dict)
-            and str(item["user"].get("keyId") or "").strip()
-        )
+            bound = bind_insights(body)
+            status, items, error = bound.status, bound.items, bound.error
+            if status == 200:
+                status = self.insights_status
         record = InsightRequest(
             authorization=headers.get("authorization"),
             status=status,
             items=items,
             headers=dict(headers),
+            env_id=env_id,
+            error=error,
         )
         with self._lock:
             self._insight_requests.append(record)
         return status, b""
+
+
+def _data_sync_timestamp(data: Any) -> int | None:
+    """``DataSyncService``: a missing timestamp is 0, a number that is not an int64 reads as
+    0 (``TryGetInt64``), anything else throws (None here: no answer)."""
+    if not isinstance(data, dict):
+        return None
+    if "timestamp" not in data:
+        return 0
+    value = data["timestamp"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, int) and _INT64[0] <= value <= _INT64[1]:
+        return value
+    return 0

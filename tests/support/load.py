@@ -67,6 +67,10 @@ class Load:
     tasks (on one event loop in its own thread), each worker ``calls`` times or, with
     ``calls=None``, until :meth:`stop`.
 
+    A call's result goes to the tally that was current when the call began, so assigning a
+    new :attr:`tally` separates the calls begun before and after a change (a thread the GIL
+    starves can finish a call begun before the change long after it).
+
     Args:
         tally: Where results go.
         sync_call: One sync evaluation.
@@ -147,12 +151,13 @@ class Load:
         assert self._sync_call is not None
         n = 0
         while self._more(n):
+            tally = self.tally
             try:
                 unit_id, details = self._sync_call(worker, n)
             except Exception as error:
-                self.tally.record_exception(error)
+                tally.record_exception(error)
             else:
-                self.tally.record(unit_id, details)
+                tally.record(unit_id, details)
             n += 1
 
     def _run_loop(self) -> None:
@@ -165,11 +170,12 @@ class Load:
         assert self._async_call is not None
         n = 0
         while self._more(n):
+            tally = self.tally
             try:
                 unit_id, details = await self._async_call(worker, n)
             except Exception as error:
-                self.tally.record_exception(error)
+                tally.record_exception(error)
             else:
-                self.tally.record(unit_id, details)
+                tally.record(unit_id, details)
             n += 1
             await asyncio.sleep(0)  # let the other tasks in even when the call never awaits
