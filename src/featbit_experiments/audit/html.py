@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from html import escape
 
-from .model import Action, AuditReport, ExperimentAudit, MetricReadout, VariantExposure
+from .estimates import MetricReadout
+from .model import Action, AuditReport, ExperimentAudit, VariantExposure
 
 __all__ = ["render_html"]
 

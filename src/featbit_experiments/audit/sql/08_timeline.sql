@@ -1,0 +1,55 @@
+-- The run day by day (a day is the first ten characters of an ISO-8601 timestamp).
+
+-- Units first exposed to each variant per day; sticky_units counts units that saw only it.
+CREATE OR REPLACE TABLE audit_daily_exposures AS
+SELECT
+    p.experiment_key, p.run_id, substr(p.first_exposed, 1, 10) AS day, p.variant,
+    count(*) AS units,
+    sum(CASE WHEN u.variants = 1 THEN 1 ELSE 0 END) AS sticky_units
+FROM audit_unit_variants p
+JOIN audit_units u
+  ON u.experiment_key = p.experiment_key AND u.run_id = p.run_id AND u.unit_id = p.unit_id
+WHERE p.first_exposed IS NOT NULL
+GROUP BY p.experiment_key, p.run_id, substr(p.first_exposed, 1, 10), p.variant;
+
+-- The metrics named in audit_timeline_metrics, as they stood at the end of each day: each
+-- unit's running mean, turned into the day's change of its variant's n, sum and sum of
+-- squares. Summing the changes up to a day gives that day's per-variant aggregates.
+CREATE OR REPLACE TABLE audit_daily_metrics AS
+SELECT
+    experiment_key, run_id, metric, variant, day,
+    sum(CASE WHEN previous IS NULL THEN 1 ELSE 0 END) AS new_units,
+    sum(mean - coalesce(previous, 0)) AS sum_change,
+    sum(mean * mean - coalesce(previous * previous, 0)) AS square_change
+FROM (
+    SELECT
+        experiment_key, run_id, metric, variant, unit_id, day, mean,
+        lag(mean) OVER (
+            PARTITION BY experiment_key, run_id, metric, unit_id ORDER BY day
+        ) AS previous
+    FROM (
+        SELECT
+            experiment_key, run_id, metric, variant, unit_id, day,
+            sum(total) OVER (
+                PARTITION BY experiment_key, run_id, metric, unit_id ORDER BY day
+                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+            ) / sum(records) OVER (
+                PARTITION BY experiment_key, run_id, metric, unit_id ORDER BY day
+                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+            ) AS mean
+        FROM (
+            SELECT
+                s.experiment_key, s.run_id, s.metric, s.variant, s.unit_id,
+                substr(s.ts, 1, 10) AS day,
+                sum(s.value) AS total,
+                count(*) AS records
+            FROM audit_outcome_status s
+            JOIN audit_timeline_metrics t ON t.metric = s.metric
+            WHERE s.status IN ('joined', 'inferred') AND s.unit_variants = 1
+              AND s.ts IS NOT NULL
+            GROUP BY s.experiment_key, s.run_id, s.metric, s.variant, s.unit_id,
+                     substr(s.ts, 1, 10)
+        ) daily
+    ) running
+) changes
+GROUP BY experiment_key, run_id, metric, variant, day;
