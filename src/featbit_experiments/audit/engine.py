@@ -2,8 +2,8 @@
 ``sql/`` in order, and fetches the aggregated tables as :class:`~.tallies.LogTallies`.
 
 DuckDB works in a private workspace (a temporary directory holding its database file and
-spill files), within a memory limit, so a log larger than memory is read without running out
-of it; the workspace is removed afterwards. This module computes no statistic.
+spill files, removed afterwards) within a memory limit, so a log larger than memory is read
+without running out of it. This module computes no statistic.
 """
 
 from __future__ import annotations
@@ -93,6 +93,8 @@ def tally(
     with tempfile.TemporaryDirectory(prefix="featbit-audit-", dir=settings.work_dir) as tmp:
         workspace = Path(tmp)
         files = [transcode(sniff(p, encoding), workspace, i) for i, p in enumerate(paths)]
+        # A database file, not memory: DuckDB writes a large table compressed as it loads
+        # (tens of bytes a record instead of hundreds), so the log never has to fit in memory.
         con = duckdb.connect(str(workspace / "audit.duckdb"))
         try:
             _configure(con, workspace, settings)
@@ -114,5 +116,6 @@ def _configure(con: duckdb.DuckDBPyConnection, workspace: Path, settings: Engine
     con.execute(f"SET memory_limit = '{settings.memory_limit}'")
     con.execute(f"SET temp_directory = '{workspace / 'spill'}'")
     con.execute("SET preserve_insertion_order = false")
+    con.execute("SET enable_progress_bar = false")
     if settings.threads is not None:
         con.execute(f"SET threads = {int(settings.threads)}")

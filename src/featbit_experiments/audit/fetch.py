@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .loading import count_unreadable
+from .loading import blank_rows, count_unreadable
 from .malformed import locate
 from .model import MalformedLine, UnitIdChange
 from .sources import SourceFile
@@ -39,7 +39,7 @@ Rows = dict[RunKey, list[tuple[Any, ...]]]
 def fetch(
     con: duckdb.DuckDBPyConnection, files: Sequence[SourceFile], keep_malformed: int
 ) -> LogTallies:
-    unreadable = count_unreadable(con, files)
+    unreadable = count_unreadable(con, files) if blank_rows(con) else {}
     malformed_count = sum(u.total for u in unreadable.values())
     malformed: list[MalformedLine] = []
     if malformed_count:

@@ -20,7 +20,10 @@ from .sources import SourceFile
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["Unreadable", "count_unreadable", "load_events", "sql_list", "sql_text"]
+__all__ = [
+    "Unreadable",
+    "blank_rows",
+    "count_unreadable", "load_events", "sql_list", "sql_text"]
 
 #: Record field -> ``events`` column, for the text fields (read as VARCHAR, '' as NULL).
 _TEXT = {
@@ -103,7 +106,7 @@ def _json_select(files: Sequence[SourceFile], gzipped: bool, segment_by: str | N
     columns = "{" + ", ".join(f"{sql_text(k)}: {sql_text(v)}" for k, v in types.items()) + "}"
     source = (
         f"read_json({sql_list([str(f.readable) for f in files])}, "
-        f"format = 'newline_delimited', ignore_errors = true, filename = true, "
+        f"format = 'newline_delimited', ignore_errors = true, "
         f"compression = {sql_text('gzip' if gzipped else 'none')}, columns = {columns})"
     )
     return _select(
@@ -121,15 +124,21 @@ def _parquet_select(
 ) -> str:
     source = (
         f"read_parquet({sql_list([str(f.readable) for f in files])}, "
-        "union_by_name = true, filename = true)"
+        "union_by_name = true)"
     )
     described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
     present = {str(row[0]): str(row[1]) for row in described}
 
     def text(name: str) -> str:
-        if name not in present:
+        kind = present.get(name)
+        if kind is None:
             return "NULL"
-        return f"nullif(CAST({_identifier(name)} AS VARCHAR), '')"
+        column = _identifier(name)
+        if kind.startswith("TIMESTAMP"):
+            # Written back as the producers write it: ISO-8601 UTC with milliseconds.
+            utc = f"timezone('UTC', {column})" if "TIME ZONE" in kind else column
+            return f"strftime({utc}, '%Y-%m-%dT%H:%M:%S.%gZ')"
+        return f"nullif(CAST({column} AS VARCHAR), '')"
 
     def number(name: str, sql_type: str) -> str:
         if name not in present:
@@ -172,9 +181,19 @@ def _select(
         f"{value} AS value",
         f"{suppressed} AS suppressed",
         f"{segment} AS segment",
-        "filename AS source_file",
     ]
     return "SELECT\n    " + ",\n    ".join(columns) + f"\nFROM {source}"
+
+
+def blank_rows(con: duckdb.DuckDBPyConnection) -> int:
+    """Rows of ``events`` without any field the audit reads: unreadable lines, and objects
+    with none of the fields. Only when there are some does :func:`count_unreadable` (a
+    second pass over the JSON) need to run."""
+    row = con.execute(
+        "SELECT count(*) FROM events WHERE event IS NULL AND experiment_key IS NULL "
+        "AND unit_id IS NULL AND value IS NULL AND guardrail IS NULL AND metric IS NULL"
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def count_unreadable(

@@ -106,12 +106,16 @@ def effects(
     higher_is_better: bool,
     comparison: Comparison,
 ) -> tuple[Effect, ...]:
-    """Each treatment against ``control``; the fixed-horizon level is Bonferroni-adjusted
-    over the treatments (the always-valid alpha arrives adjusted already)."""
+    """Each treatment against ``control``. The always-valid alpha arrives adjusted for
+    every comparison deciding together; the fixed-horizon interval is Bonferroni-adjusted over
+    the treatments only when it is for reading, and like the always-valid one when it
+    decides (``sequential`` False)."""
     if control is None or control not in found:
         return ()
     treatments = [name for name in found if name != control]
     level = 1 - (1 - comparison.confidence) / max(1, len(treatments))
+    if not comparison.sequential:
+        level = 1 - comparison.alpha
     base = found[control]
     result = []
     for name in treatments:

@@ -36,6 +36,15 @@ JOIN audit_units u
   ON u.experiment_key = p.experiment_key AND u.run_id = p.run_id AND u.unit_id = p.unit_id
 GROUP BY p.experiment_key, p.run_id, p.variant;
 
+-- The (unit, variant) pairs of mixed units: what an outcome of a mixed unit is checked
+-- against (a sticky unit's one variant is in audit_units).
+CREATE OR REPLACE TABLE audit_mixed_pairs AS
+SELECT p.experiment_key, p.run_id, p.unit_id, p.variant
+FROM audit_unit_variants p
+JOIN audit_units u
+  ON u.experiment_key = p.experiment_key AND u.run_id = p.run_id AND u.unit_id = p.unit_id
+WHERE u.variants > 1;
+
 -- Exposed units and mixed units per run, and the first few mixed units as examples.
 CREATE OR REPLACE TABLE audit_mixed_units AS
 SELECT

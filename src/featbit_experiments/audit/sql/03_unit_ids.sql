@@ -30,26 +30,3 @@ FROM (
 ) exposures
 WHERE own_id IS NOT NULL AND own_id <> unit_id
 GROUP BY experiment_key, run_id, assignment_unit, matched_field;
-
--- Other units' IDs that exposures carry (the user ID on a conversation's exposure), so an
--- outcome keyed by one of them can be named rather than counted as "no exposure".
--- field_rank: 1 conversationId, 2 userId, 3 accountId, 4 workflowId, 5 requestId.
-CREATE OR REPLACE TABLE audit_other_ids AS
-SELECT experiment_key, run_id, id, min(field_rank) AS field_rank
-FROM (
-    SELECT experiment_key, run_id, conversation_id AS id, 1 AS field_rank
-    FROM audit_exposures WHERE unit_id IS NOT NULL AND conversation_id <> unit_id
-    UNION ALL
-    SELECT experiment_key, run_id, user_id, 2
-    FROM audit_exposures WHERE unit_id IS NOT NULL AND user_id <> unit_id
-    UNION ALL
-    SELECT experiment_key, run_id, account_id, 3
-    FROM audit_exposures WHERE unit_id IS NOT NULL AND account_id <> unit_id
-    UNION ALL
-    SELECT experiment_key, run_id, workflow_id, 4
-    FROM audit_exposures WHERE unit_id IS NOT NULL AND workflow_id <> unit_id
-    UNION ALL
-    SELECT experiment_key, run_id, request_id, 5
-    FROM audit_exposures WHERE unit_id IS NOT NULL AND request_id <> unit_id
-) other_ids
-GROUP BY experiment_key, run_id, id;

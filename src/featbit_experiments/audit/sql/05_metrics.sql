@@ -1,4 +1,5 @@
--- Per-unit values and their per-variant aggregates: the tables the statistics read.
+-- Per-unit values and their per-variant aggregates: the tables the statistics read (and the
+-- first and last day a unit reported the metric on, for the timeline).
 -- A unit is one sample: its outcomes of a metric are averaged first, so ten turns of one
 -- conversation do not count as ten samples. Only outcomes that joined a sticky unit (one
 -- that saw a single variant) are read.
@@ -8,7 +9,9 @@ SELECT
     experiment_key, run_id, metric, variant, unit_id,
     sum(value) AS total,
     count(*) AS records,
-    min(CASE WHEN value = 1 THEN 1 ELSE 0 END) AS all_ones
+    min(CASE WHEN value = 1 THEN 1 ELSE 0 END) AS all_ones,
+    min(substr(ts, 1, 10)) AS first_day,
+    max(substr(ts, 1, 10)) AS last_day
 FROM audit_outcome_status
 WHERE status IN ('joined', 'inferred') AND unit_variants = 1
 GROUP BY experiment_key, run_id, metric, variant, unit_id;
