@@ -142,7 +142,9 @@ def test_every_metric_is_broken_down_with_n_rate_and_interval_per_variant_per_se
         assert [v.variant for v in readout.variants] == ["control", TREATMENT]
         assert all(v.units > 0 and v.interval is not None for v in readout.variants)
         assert len(readout.effects) == 1 and readout.effects[0].always_valid is not None
-    assert sum(v.units for r in review.readouts if r.metric == "resolved" for v in r.variants) == 200
+    assert (
+        sum(v.units for r in review.readouts if r.metric == "resolved" for v in r.variants) == 200
+    )
 
 
 def test_intervals_are_corrected_for_the_number_of_segments() -> None:
@@ -201,7 +203,7 @@ def test_the_html_page_has_a_segment_section() -> None:
     records = list(simulated_events(units_per_day=60, days=1, plans=("free", "pro")))
     report = audit_records(records, AuditOptions(primary_metric="resolved", segment_by="plan"))
     page = render_html(report)
-    assert 'id="segments-' in page and "by plan" in page
+    assert 'id="segments-' in page and "By plan" in page
     assert page.count('class="segment-row"') == 6
 
 

@@ -20,10 +20,7 @@ from .sources import SourceFile
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = [
-    "Unreadable",
-    "blank_rows",
-    "count_unreadable", "load_events", "sql_list", "sql_text"]
+__all__ = ["Unreadable", "blank_rows", "count_unreadable", "load_events", "sql_list", "sql_text"]
 
 #: Record field -> ``events`` column, for the text fields (read as VARCHAR, '' as NULL).
 _TEXT = {
@@ -122,10 +119,7 @@ def _json_select(files: Sequence[SourceFile], gzipped: bool, segment_by: str | N
 def _parquet_select(
     con: duckdb.DuckDBPyConnection, files: Sequence[SourceFile], segment_by: str | None
 ) -> str:
-    source = (
-        f"read_parquet({sql_list([str(f.readable) for f in files])}, "
-        "union_by_name = true)"
-    )
+    source = f"read_parquet({sql_list([str(f.readable) for f in files])}, union_by_name = true)"
     described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
     present = {str(row[0]): str(row[1]) for row in described}
 

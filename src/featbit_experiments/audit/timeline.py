@@ -38,7 +38,11 @@ def timeline(
             if item.day == day:
                 exposed[item.variant] = exposed.get(item.variant, 0) + item.units
                 sticky[item.variant] = sticky.get(item.variant, 0) + item.sticky
-        by_day.append(DayExposures(day, dict(exposed)))
+        rank = {v: i for i, v in enumerate(exposed_order)}
+        ordered_units = sorted(
+            exposed.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0])
+        )
+        by_day.append(DayExposures(day, dict(ordered_units)))
         sticky_by_day.append(dict(sticky))
     looks: list[Look] = []
     for metric in metrics:
