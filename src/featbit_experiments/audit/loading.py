@@ -77,7 +77,8 @@ def _identifier(name: str) -> str:
 def load_events(
     con: duckdb.DuckDBPyConnection, files: Sequence[SourceFile], segment_by: str | None
 ) -> None:
-    """Create ``events`` from ``files`` (JSON Lines and Parquet may be mixed)."""
+    """Create ``events`` from ``files`` (JSON Lines and Parquet may be mixed): a table, or a
+    view when every file is Parquet."""
     selects = []
     for gzipped in (False, True):
         group = [f for f in files if f.kind == "json" and f.gzip == gzipped]
@@ -86,7 +87,10 @@ def load_events(
     parquet = [f for f in files if f.kind == "parquet"]
     if parquet:
         selects.append(_parquet_select(con, parquet, segment_by))
-    con.execute("CREATE OR REPLACE TABLE events AS\n" + "\nUNION ALL\n".join(selects))
+    # JSON is parsed once into a table; Parquet is columnar already, so a view reads only the
+    # columns each step needs and nothing is copied.
+    kind = "VIEW" if len(parquet) == len(files) else "TABLE"
+    con.execute(f"CREATE OR REPLACE {kind} events AS\n" + "\nUNION ALL\n".join(selects))
 
 
 def _json_select(files: Sequence[SourceFile], gzipped: bool, segment_by: str | None) -> str:
