@@ -319,3 +319,35 @@ def _same_estimates(a: ExperimentAudit, b: ExperimentAudit) -> bool:
         x.variant == y.variant and x.units == y.units and x.estimate == pytest.approx(y.estimate)
         for x, y in pairs
     )
+
+
+def test_a_unit_reporting_on_several_days_enters_the_timeline_with_its_running_mean() -> None:
+    log = EventLogBuilder()
+    for i in range(40):
+        variant = ARMS[i % 2]
+        log.expose(f"c-{i}", variant)
+    records = log.records
+    for i in range(40):
+        variant = ARMS[i % 2]
+        for day, value in (("2026-06-05", 100.0), ("2026-06-06", 300.0)):
+            records.append(
+                {
+                    **{k: records[i][k] for k in ("experimentKey", "runId", "flagKey")},
+                    "event": "experiment_outcome",
+                    "timestamp": f"{day}T12:00:00.000Z",
+                    "assignmentUnit": "conversation",
+                    "unitId": f"c-{i}",
+                    "variation": variant,
+                    "metric": "latency_ms",
+                    "metricUnit": "conversation",
+                    "value": value + (10.0 * i if variant == "control" else 0.0),
+                }
+            )
+    audit = only(records, AuditOptions(guardrail_metrics=("latency_ms",)))
+    assert audit.timeline is not None
+    looks = [look.effect for look in audit.timeline.looks]
+    assert len(looks) == 2
+    [final] = audit.metrics[0].effects
+    # Day one sees only the first outcomes; day two each unit's mean of both.
+    assert looks[0].difference == pytest.approx(-10.0 * 19.0)
+    assert looks[1].difference == pytest.approx(final.difference)
