@@ -4,6 +4,8 @@ disagree are a reported conflict, and a deciding metric nothing settles cannot d
 
 from __future__ import annotations
 
+import json
+
 from featbit_experiments import event_schema as schema
 from featbit_experiments.audit import AuditOptions, ExperimentAudit, audit_records
 from tests.support.event_logs import ARMS, EventLogBuilder
@@ -26,7 +28,7 @@ def log_with(directions: list[str | None]) -> EventLogBuilder:
             if direction is not None:
                 record = log.records[-1]
                 record[schema.METRIC_DIRECTION] = direction
-                log.lines[-1] = __import__("json").dumps(record)
+                log.lines[-1] = json.dumps(record)
     return log
 
 
