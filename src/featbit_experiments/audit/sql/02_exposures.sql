@@ -24,26 +24,37 @@ SELECT
 FROM audit_unit_variants
 GROUP BY experiment_key, run_id, unit_id;
 
--- Units per variant (a mixed unit under each of its variants), and sticky units per variant.
+-- The (unit, variant) pairs of mixed units: what an outcome of a mixed unit is checked
+-- against (a sticky unit's one variant is in audit_units). Mixed units are few, so they are
+-- the side the join builds on.
+CREATE OR REPLACE TABLE audit_mixed_pairs AS
+SELECT p.experiment_key, p.run_id, p.unit_id, p.variant, p.first_exposed
+FROM audit_unit_variants p
+JOIN (
+    SELECT experiment_key, run_id, unit_id FROM audit_units WHERE variants > 1
+) m
+  ON m.experiment_key = p.experiment_key AND m.run_id = p.run_id AND m.unit_id = p.unit_id;
+
+-- Units per variant (a mixed unit under each of its variants), and sticky units per variant:
+-- the sticky units from audit_units, the mixed ones from their pairs.
 CREATE OR REPLACE TABLE audit_variant_units AS
 SELECT
-    p.experiment_key, p.run_id, p.variant,
-    count(*) AS units,
-    sum(CASE WHEN u.variants = 1 THEN 1 ELSE 0 END) AS sticky_units,
-    min(p.first_exposed) AS first_exposed
-FROM audit_unit_variants p
-JOIN audit_units u
-  ON u.experiment_key = p.experiment_key AND u.run_id = p.run_id AND u.unit_id = p.unit_id
-GROUP BY p.experiment_key, p.run_id, p.variant;
-
--- The (unit, variant) pairs of mixed units: what an outcome of a mixed unit is checked
--- against (a sticky unit's one variant is in audit_units).
-CREATE OR REPLACE TABLE audit_mixed_pairs AS
-SELECT p.experiment_key, p.run_id, p.unit_id, p.variant
-FROM audit_unit_variants p
-JOIN audit_units u
-  ON u.experiment_key = p.experiment_key AND u.run_id = p.run_id AND u.unit_id = p.unit_id
-WHERE u.variants > 1;
+    experiment_key, run_id, variant,
+    sum(units) AS units,
+    sum(sticky_units) AS sticky_units,
+    min(first_exposed) AS first_exposed
+FROM (
+    SELECT experiment_key, run_id, variant, count(*) AS units, count(*) AS sticky_units,
+           min(first_exposed) AS first_exposed
+    FROM audit_units
+    WHERE variants = 1
+    GROUP BY experiment_key, run_id, variant
+    UNION ALL
+    SELECT experiment_key, run_id, variant, count(*), 0, min(first_exposed)
+    FROM audit_mixed_pairs
+    GROUP BY experiment_key, run_id, variant
+) parts
+GROUP BY experiment_key, run_id, variant;
 
 -- Exposed units and mixed units per run, and the first few mixed units as examples.
 CREATE OR REPLACE TABLE audit_mixed_units AS

@@ -10,8 +10,8 @@ SELECT
     sum(value) AS total,
     count(*) AS records,
     min(CASE WHEN value = 1 THEN 1 ELSE 0 END) AS all_ones,
-    min(substr(ts, 1, 10)) AS first_day,
-    max(substr(ts, 1, 10)) AS last_day
+    substr(min(ts), 1, 10) AS first_day,
+    substr(max(ts), 1, 10) AS last_day
 FROM audit_outcome_status
 WHERE status IN ('joined', 'inferred') AND unit_variants = 1
 GROUP BY experiment_key, run_id, metric, variant, unit_id;

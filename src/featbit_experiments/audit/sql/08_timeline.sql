@@ -2,15 +2,20 @@
 
 -- Units first exposed to each variant per day; sticky_units counts units that saw only it.
 CREATE OR REPLACE TABLE audit_daily_exposures AS
-SELECT
-    p.experiment_key, p.run_id, substr(p.first_exposed, 1, 10) AS day, p.variant,
-    count(*) AS units,
-    sum(CASE WHEN u.variants = 1 THEN 1 ELSE 0 END) AS sticky_units
-FROM audit_unit_variants p
-JOIN audit_units u
-  ON u.experiment_key = p.experiment_key AND u.run_id = p.run_id AND u.unit_id = p.unit_id
-WHERE p.first_exposed IS NOT NULL
-GROUP BY p.experiment_key, p.run_id, substr(p.first_exposed, 1, 10), p.variant;
+SELECT experiment_key, run_id, day, variant, sum(units) AS units, sum(sticky) AS sticky_units
+FROM (
+    SELECT experiment_key, run_id, substr(first_exposed, 1, 10) AS day, variant,
+           count(*) AS units, count(*) AS sticky
+    FROM audit_units
+    WHERE variants = 1 AND first_exposed IS NOT NULL
+    GROUP BY experiment_key, run_id, substr(first_exposed, 1, 10), variant
+    UNION ALL
+    SELECT experiment_key, run_id, substr(first_exposed, 1, 10), variant, count(*), 0
+    FROM audit_mixed_pairs
+    WHERE first_exposed IS NOT NULL
+    GROUP BY experiment_key, run_id, substr(first_exposed, 1, 10), variant
+) parts
+GROUP BY experiment_key, run_id, day, variant;
 
 -- The metrics named in audit_timeline_metrics, as they stood at the end of each day: each
 -- unit's running mean, turned into the day's change of its variant's n, sum and sum of
