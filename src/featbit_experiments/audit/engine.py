@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 
-from .sources import resolve, sniff, transcode
+from .sources import SourceFile, resolve, sniff, transcode
 
 try:
     import duckdb
@@ -27,6 +27,12 @@ from .loading import load_events
 from .tallies import LogTallies
 
 __all__ = ["SQL_FILES", "EngineSettings", "sql_script", "tally"]
+
+#: Input size (as uncompressed JSON) above which the engine works in a database file.
+_IN_MEMORY_BYTES = 256 * 2**20
+#: How much larger than its file a log is as uncompressed JSON, roughly.
+_EXPANSION = {"json": 1, "parquet": 10}
+_GZIP_EXPANSION = 8
 
 #: The SQL files, in the order they run.
 SQL_FILES = (
@@ -93,9 +99,7 @@ def tally(
     with tempfile.TemporaryDirectory(prefix="featbit-audit-", dir=settings.work_dir) as tmp:
         workspace = Path(tmp)
         files = [transcode(sniff(p, encoding), workspace, i) for i, p in enumerate(paths)]
-        # A database file, not memory: DuckDB writes a large table compressed as it loads
-        # (tens of bytes a record instead of hundreds), so the log never has to fit in memory.
-        con = duckdb.connect(str(workspace / "audit.duckdb"))
+        con = duckdb.connect(_database(workspace, files))
         try:
             _configure(con, workspace, settings)
             load_events(con, files, segment_by)
@@ -110,6 +114,17 @@ def tally(
             return fetch(con, files, settings.keep_malformed)
         finally:
             con.close()
+
+
+def _database(workspace: Path, files: Sequence[SourceFile]) -> str:
+    """Memory for a small log (every step is faster there), a database file for a large one:
+    DuckDB writes a large table compressed as it loads (tens of bytes a record instead of
+    hundreds), so the log never has to fit in memory."""
+    expanded = sum(
+        f.readable.stat().st_size * (_EXPANSION[f.kind] if not f.gzip else _GZIP_EXPANSION)
+        for f in files
+    )
+    return str(workspace / "audit.duckdb") if expanded > _IN_MEMORY_BYTES else ":memory:"
 
 
 def _configure(con: duckdb.DuckDBPyConnection, workspace: Path, settings: EngineSettings) -> None:
