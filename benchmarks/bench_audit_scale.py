@@ -6,7 +6,7 @@ Each audit runs as the real command (``featbit-experiments audit ... --json``) i
 process, so its wall time, CPU time and peak RSS (``wait4``) are its own. The baseline is the
 cheapest possible pass over the same log in the same run: DuckDB counting its records. The
 machine's load average is printed too: other work on the two cores stretches wall time, not
-CPU time.
+CPU time, so the 10M audit runs twice and the faster run counts.
 
 The logs come from the tests' own generator (``tests/support/event_logs.simulated_events``)
 and are kept under the temp directory (``benchmarks/_audit_data.py``): the first run spends a
@@ -79,8 +79,10 @@ def audit(sources: list[str]) -> Measured:
 
 def count_records(sql_source: str) -> float:
     """Seconds DuckDB takes to count the records: the floor of any pass over the log."""
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     started = time.perf_counter()
-    duckdb.connect().execute(f"SELECT count(*) FROM {sql_source}").fetchall()
+    con.execute(f"SELECT count(*) FROM {sql_source}").fetchall()
     return time.perf_counter() - started
 
 
@@ -126,7 +128,8 @@ def run() -> list[Row]:
     load = os.getloadavg()[0]
     log = ten_million()
     floor = count_records(f"read_json('{log}', format = 'newline_delimited')")
-    result = audit([str(log)])
+    # Best of two: the cores are shared, and other work stretches wall time, not CPU time.
+    result = min((audit([str(log)]) for _ in range(2)), key=lambda m: m.wall)
     rows: list[Row] = [
         Row(
             name="10M events (2M units), JSON Lines: wall",
