@@ -259,7 +259,9 @@ def test_a_metric_tracked_only_on_success_is_a_conversion_over_exposed_units() -
 
 
 def test_a_primary_metric_clearly_better_gives_ship_with_its_interval() -> None:
-    log = conversation_log((("control", 200, 0.6), (TREATMENT, 200, 0.75)))
+    # 400 per arm: the always-valid interval, split over two deciding metrics, needs more
+    # units than a single fixed-horizon look to call the same 15 points.
+    log = conversation_log((("control", 400, 0.6), (TREATMENT, 400, 0.75)))
     result = audit(log)
     [resolved] = [m for m in result.metrics if m.metric == "resolved"]
     [effect] = resolved.effects

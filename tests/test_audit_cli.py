@@ -74,7 +74,9 @@ def test_json_output_is_one_parseable_document(
         "label": "pause",
     }
     assert experiment["mixed"]["units"] == 1 and experiment["join"]["rate"] == 1.0
-    assert data["malformed"] == [{"line": 4, "reason": data["malformed"][0]["reason"]}]
+    assert data["malformed"] == [
+        {"line": 4, "reason": data["malformed"][0]["reason"], "file": str(planted)}
+    ]
     assert {f["code"] for f in experiment["findings"]} >= {"sample_ratio_mismatch"}
 
 

@@ -1,11 +1,17 @@
-"""Event-log builders for the audit tests (no tests here): records shaped exactly like the
-core's producers write them (``exposures.exposure_record``, ``OutcomeRecorder``, guardrail
-events), so a planted defect is one wrong field, not a different format."""
+"""Event-log builders for the audit tests and benchmarks (no tests here): records shaped
+exactly like the core's producers write them (``exposures.exposure_record``,
+``OutcomeRecorder``, guardrail events), so a planted defect is one wrong field, not a
+different format. :class:`EventLogBuilder` plants defects record by record;
+:func:`simulated_events` generates whole experiments (days, random assignment, true effects)
+for the statistics and for logs of millions of records."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import random
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -71,19 +77,27 @@ class EventLogBuilder:
         unit: str | None = None,
         run_id: str | None = None,
         user: str | None = None,
+        own_id: str | None = None,
+        attributes: dict[str, Any] | None = None,
+        fields: dict[str, Any] | None = None,
     ) -> EventLogBuilder:
         """An exposure of ``unit_id`` (of ``unit``, the builder's by default) to ``variant``;
-        the user ID is carried too (``u-<unit_id>`` unless given)."""
+        the user ID is carried too (``u-<unit_id>`` unless given). ``own_id`` is the record's
+        own ID of its unit (``conversationId``...), ``unit_id`` unless given: a different one
+        plants a unit that changed without its label. ``fields`` adds top-level fields."""
         unit = unit or self.unit
         record = self._base(schema.EXPOSURE, unit, run_id)
         record[schema.FLAG_VERSION] = 1735689601000
         record[schema.UNIT_ID] = unit_id
-        record[_UNIT_FIELDS[unit]] = unit_id
+        record[_UNIT_FIELDS[unit]] = own_id or unit_id
+        if attributes:
+            record[schema.ATTRIBUTES] = attributes
         if unit != "user":
             record["userId"] = user or f"u-{unit_id}"
         record[schema.VARIATION] = variant
         record[schema.VARIATION_ID] = f"{self.experiment}-{variant}"
         record[schema.REASON] = "SPLIT"
+        record.update(fields or {})
         return self.add(record)
 
     def outcome(
@@ -163,3 +177,120 @@ def conversation_log(
                 log.outcome(conversation, "latency_ms", latency, variant)
             log.outcome(conversation, "resolved", 1.0 if i < resolved else 0.0, variant)
     return log
+
+
+# -- simulated experiments ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One variant of a simulated experiment and its true outcome rates.
+
+    Args:
+        variant: The variant's name.
+        resolved: Chance a conversation is resolved (the primary metric).
+        latency_ms: Mean turn latency (a guardrail; normal, SD 100 ms).
+        handoff: Chance of a human handoff (a guardrail).
+    """
+
+    variant: str
+    resolved: float = 0.5
+    latency_ms: float = 900.0
+    handoff: float = 0.1
+
+
+NULL_ARMS = (Arm("control"), Arm(ARMS[1]))
+
+
+def simulated_events(
+    *,
+    experiment: str = SUPPORT,
+    arms: Sequence[Arm] = NULL_ARMS,
+    units_per_day: int = 100,
+    days: int = 14,
+    turns: int = 1,
+    seed: int = 0,
+    start: date = date(2026, 6, 1),
+    run_id: str = "",
+    prefix: str = "c",
+    plans: Sequence[str] = (),
+) -> Iterator[dict[str, Any]]:
+    """Records of a conversation experiment over ``days`` days, day by day, shaped like the
+    producers': each conversation is exposed once to a variant drawn at random with equal
+    weights, then has ``turns`` latency outcomes, one 0/1 ``resolved`` and one 0/1
+    ``handoff``, each with its ``metricDirection``. ``plans`` puts a ``plan`` attribute on
+    the exposures (segment review from exposures). Deterministic for a ``seed``."""
+    rng = random.Random(seed)
+    builder = _RecordShape(experiment, run_id)
+    for day in range(days):
+        stamp = (start + timedelta(days=day)).isoformat()
+        for i in range(units_per_day):
+            arm = arms[rng.randrange(len(arms))]
+            unit = f"{prefix}-{experiment}-{day}-{i}"
+            seconds = i * 86400 // units_per_day
+            ts = f"{stamp}T{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}.000Z"
+            exposure = builder.exposure(unit, arm.variant, ts)
+            if plans:
+                exposure[schema.ATTRIBUTES] = {"plan": plans[i % len(plans)]}
+            yield exposure
+            for _ in range(turns):
+                latency = rng.gauss(arm.latency_ms, 100.0)
+                yield builder.outcome(unit, arm.variant, ts, "latency_ms", latency, lower=True)
+            resolved = 1.0 if rng.random() < arm.resolved else 0.0
+            yield builder.outcome(unit, arm.variant, ts, "resolved", resolved, lower=False)
+            handoff = 1.0 if rng.random() < arm.handoff else 0.0
+            yield builder.outcome(unit, arm.variant, ts, "handoff", handoff, lower=True)
+
+
+class _RecordShape:
+    """The producers' record shapes, filled in fast (for logs of millions of records)."""
+
+    def __init__(self, experiment: str, run_id: str) -> None:
+        self._base = {
+            schema.EXPERIMENT_KEY: experiment,
+            schema.RUN_ID: run_id,
+            schema.FLAG_KEY: experiment,
+            schema.ASSIGNMENT_UNIT: "conversation",
+        }
+        self._experiment = experiment
+
+    def exposure(self, unit: str, variant: str, ts: str) -> dict[str, Any]:
+        return {
+            schema.EVENT: schema.EXPOSURE,
+            schema.TIMESTAMP: ts,
+            **self._base,
+            schema.FLAG_VERSION: 1735689601000,
+            schema.UNIT_ID: unit,
+            "conversationId": unit,
+            "userId": f"u-{unit}",
+            schema.VARIATION: variant,
+            schema.VARIATION_ID: f"{self._experiment}-{variant}",
+            schema.REASON: "SPLIT",
+        }
+
+    def outcome(
+        self, unit: str, variant: str, ts: str, metric: str, value: float, *, lower: bool
+    ) -> dict[str, Any]:
+        return {
+            schema.EVENT: schema.OUTCOME,
+            schema.TIMESTAMP: ts,
+            **self._base,
+            schema.METRIC: metric,
+            schema.METRIC_UNIT: "conversation",
+            schema.METRIC_DIRECTION: schema.LOWER_IS_BETTER if lower else schema.HIGHER_IS_BETTER,
+            schema.VALUE: value,
+            schema.UNIT_ID: unit,
+            "conversationId": unit,
+            schema.VARIATION: variant,
+            schema.VARIATION_ID: f"{self._experiment}-{variant}",
+        }
+
+
+def write_jsonl(records: Iterable[dict[str, Any]], path: Path) -> int:
+    """Write ``records`` as JSON Lines; returns how many."""
+    count = 0
+    with path.open("w", encoding="utf-8") as file:
+        for record in records:
+            file.write(json.dumps(record) + "\n")
+            count += 1
+    return count

@@ -1,8 +1,9 @@
 """The ``audit`` subcommand of the ``featbit-experiments`` console script.
 
 Exit codes: 0 when the audit ran, whatever it found (findings are the output, not a failure);
-2 for a usage error, a missing or unreadable file, an unknown ``--experiment`` or an HTML page
-that cannot be written. Malformed lines are reported on stderr with their line numbers and
+2 for a usage error, a missing or unreadable file, an unknown ``--experiment``, an HTML page
+that cannot be written, or DuckDB not installed (the message says how to install the
+``audit`` extra). Malformed lines are reported on stderr with their file and line numbers and
 skipped. A log mixing several experiments is audited per experiment (one section each, in the
 table, the JSON and the HTML page), with a note on stderr; ``--experiment KEY`` selects one.
 """
@@ -16,11 +17,14 @@ from pathlib import Path
 from typing import TextIO
 
 from .auditor import ExperimentNotFoundError, audit_file
+from .availability import AuditUnavailableError
 from .html import render_html
 from .model import AuditReport
 from .options import AuditOptions, parse_expected, parse_goal
-from .reading import EventLogError
-from .report import render_json, render_table
+from .report import render_json
+from .sources import EventLogError
+from .table import render_table
+from .terminal import printable
 
 __all__ = ["add_arguments", "run"]
 
@@ -29,7 +33,12 @@ USAGE_ERROR = 2
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the audit's arguments on ``parser`` (a subcommand parser)."""
-    parser.add_argument("events", help="JSON Lines event log (exposures, outcomes, guardrails)")
+    parser.add_argument(
+        "events",
+        nargs="+",
+        help="event log: JSON Lines (plain or .gz, UTF-8/16/32) or Parquet files, or globs "
+        "of rotated files ('events-*.jsonl.gz')",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     parser.add_argument("--html", metavar="PATH", help="also write an HTML page with charts")
     parser.add_argument("--experiment", metavar="KEY", help="audit only this experiment")
@@ -57,10 +66,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--segment-by",
         metavar="FIELD",
-        help="outcome field or attribute to check the primary metric per segment",
+        help="exposure or outcome field (or attribute) to break every metric down by",
     )
     parser.add_argument(
         "--confidence", type=_share, default=0.95, help="confidence level (default 0.95)"
+    )
+    parser.add_argument(
+        "--fixed-horizon",
+        action="store_true",
+        help="decide on fixed-horizon intervals (valid for one look at a sample size fixed in "
+        "advance) instead of always-valid ones",
+    )
+    parser.add_argument(
+        "--sequential-tuning",
+        metavar="UNITS",
+        type=_positive,
+        default=1000,
+        help="units at which the always-valid interval is tightest (default 1000)",
+    )
+    parser.add_argument(
+        "--max-guardrail-share",
+        metavar="SHARE",
+        type=_share,
+        default=0.01,
+        help="share of units an integrity guardrail (fallbacks...) may touch before the hint "
+        "is pause (default 0.01)",
+    )
+    parser.add_argument(
+        "--encoding", help="text encoding of files without a byte order mark (default UTF-8)"
+    )
+    parser.add_argument(
+        "--memory-limit", default="1GB", help="the engine's memory limit (default 1GB)"
     )
 
 
@@ -79,12 +115,24 @@ def run(
             control=args.control,
             confidence=args.confidence,
             segment_by=args.segment_by,
+            sequential=not args.fixed_horizon,
+            sequential_tuning=args.sequential_tuning,
+            max_guardrail_share=args.max_guardrail_share,
+            encoding=args.encoding,
+            memory_limit=args.memory_limit,
         )
-        report = audit_file(args.events, options)
-    except (EventLogError, ExperimentNotFoundError, ValueError) as error:
-        print(f"featbit-experiments audit: error: {error}", file=err)
+        events = args.events[0] if len(args.events) == 1 else args.events
+        report = audit_file(events, options)
+    except (
+        EventLogError,
+        ExperimentNotFoundError,
+        AuditUnavailableError,
+        LookupError,
+        ValueError,
+    ) as error:
+        print(f"featbit-experiments audit: error: {printable(str(error))}", file=err)
         return USAGE_ERROR
-    _notes(report, args.events, err)
+    _notes(report, ", ".join(args.events), err)
     if args.html:
         try:
             Path(args.html).write_text(render_html(report), encoding="utf-8")
@@ -97,17 +145,21 @@ def run(
 
 
 def _notes(report: AuditReport, source: str, err: TextIO) -> None:
+    def say(text: str) -> None:
+        print(printable(text), file=err)
+
+    for note in report.notes:
+        say(f"note: {note}")
     for bad in report.malformed:
-        print(f"{source}:{bad.line}: malformed line skipped: {bad.reason}", file=err)
+        say(f"{bad.file or source}:{bad.line}: malformed line skipped: {bad.reason}")
     hidden = report.malformed_count - len(report.malformed)
     if hidden > 0:
-        print(f"{source}: {hidden} more malformed lines skipped", file=err)
+        say(f"{source}: {hidden} more malformed lines skipped")
     if report.mixes_experiments:
         keys = ", ".join(report.log_experiment_keys)
-        print(
+        say(
             f"{source}: note: the log mixes {len(report.log_experiment_keys)} experiments "
-            f"({keys}); each is audited separately, --experiment KEY selects one",
-            file=err,
+            f"({keys}); each is audited separately, --experiment KEY selects one"
         )
 
 
@@ -127,6 +179,16 @@ def _expected(spec: str) -> dict[str, float]:
         return parse_expected(spec)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def _share(text: str) -> float:

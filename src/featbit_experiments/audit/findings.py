@@ -3,27 +3,31 @@
 Codes: ``unit_changed``, ``mixed_variants``, ``outcomes_keyed_at_other_unit``,
 ``metric_unit_mismatch``, ``sample_ratio_mismatch``, ``unexpected_variant``,
 ``low_join_rate``, ``unjoined_outcomes``, ``exposures_without_unit_id``, ``no_exposures``,
-``guardrail_events``, ``fallbacks``, ``primary_metric_missing``, ``no_control``,
-``outcomes_without_value``. Severity ``error`` marks what the decision rules treat as broken
-integrity; the rules themselves live in ``decision``.
+``guardrail_events``, ``fallbacks``, ``integrity_guardrails``, ``metric_direction_conflict``,
+``segment_review``, ``primary_metric_missing``, ``no_control``, ``outcomes_without_value``.
+Severity ``error`` marks what the decision rules treat as broken integrity; the rules
+themselves live in ``decision``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from .collect import RunEvents
+from .estimates import MetricReadout, SegmentReview
 from .model import (
+    DirectionConflict,
     Finding,
+    GuardrailImpact,
     JoinSummary,
-    MetricReadout,
     MetricUnitMismatch,
     MixedUnits,
     SampleRatioTest,
     Severity,
+    UnitIdChange,
     VariantExposure,
 )
 from .options import AuditOptions
+from .tallies import RunTallies
 
 __all__ = ["findings_for"]
 
@@ -32,9 +36,7 @@ ERROR, WARNING, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
 
 def findings_for(
     *,
-    run: RunEvents,
-    unit: str | None,
-    assignment_units: Mapping[str, int],
+    run: RunTallies,
     exposures: Sequence[VariantExposure],
     sample_ratio: SampleRatioTest | None,
     join: JoinSummary,
@@ -42,17 +44,24 @@ def findings_for(
     metric_units: Sequence[MetricUnitMismatch],
     deciding: Sequence[MetricUnitMismatch],
     guardrails: Mapping[str, int],
+    integrity: Sequence[GuardrailImpact],
+    conflicts: Sequence[DirectionConflict],
+    review: SegmentReview | None,
     metrics: Sequence[MetricReadout],
     control: str | None,
     options: AuditOptions,
 ) -> tuple[Finding, ...]:
     found: list[Finding] = []
     add = found.append
+    unit = run.unit
+    assignment_units = run.assignment_units
     if len(assignment_units) > 1:
         units = ", ".join(f"{u} ({n} units)" for u, n in assignment_units.items())
         add(Finding("unit_changed", ERROR, f"unit changed mid-run: exposures under {units}"))
     elif guardrails.get("unit_changed"):
         add(Finding("unit_changed", ERROR, f"{guardrails['unit_changed']} unit_changed guardrails"))
+    for change in run.unit_id_changes:
+        add(Finding("unit_changed", ERROR, unit_id_change_text(change)))
     if mixed.units:
         severity = ERROR if mixed.share > options.max_mixed_share else WARNING
         examples = ", ".join(mixed.examples)
@@ -93,7 +102,7 @@ def findings_for(
                 "they cannot be joined or counted per unit",
             )
         )
-    if not run.unit_variants:
+    if not run.exposed_units:
         add(Finding("no_exposures", WARNING, "no exposures with a unit ID in this run"))
     if run.outcomes_without_value:
         add(
@@ -108,6 +117,22 @@ def findings_for(
         add(Finding("guardrail_events", WARNING, f"guardrail events: {counts}"))
     if guardrails.get("fallback_used"):
         add(Finding("fallbacks", WARNING, f"{guardrails['fallback_used']} fallbacks used"))
+    for impact in integrity:
+        if impact.share > options.max_guardrail_share:
+            add(Finding("integrity_guardrails", ERROR, integrity_text(impact, options)))
+    for conflict in conflicts:
+        said = ", ".join(f"{d} ({n})" for d, n in conflict.directions.items())
+        add(
+            Finding(
+                "metric_direction_conflict",
+                WARNING,
+                f"metric {conflict.metric!r}: records say {said}; read as {conflict.chosen} "
+                "(name the direction, e.g. --primary-metric NAME:higher, to settle it)",
+            )
+        )
+    if review is not None:
+        for note in review.notes:
+            add(Finding("segment_review", WARNING if not review.readouts else INFO, note))
     primary = options.primary
     if primary is not None and all(m.metric != primary.name for m in metrics):
         add(
@@ -125,6 +150,24 @@ def findings_for(
         )
         add(Finding("no_control", INFO, why))
     return tuple(found)
+
+
+def unit_id_change_text(change: UnitIdChange) -> str:
+    """What a unit change told by the IDs looks like to a person."""
+    instead = f"the {change.matched_field}" if change.matched_field else "another ID"
+    since = f" since {change.since}" if change.since else ""
+    return (
+        f"unit changed mid-run: {change.exposures} exposures ({change.units} units) labelled "
+        f"{change.assignment_unit} carry {instead} as unitId, not their own "
+        f"{change.assignment_unit} ID{since}"
+    )
+
+
+def integrity_text(impact: GuardrailImpact, options: AuditOptions) -> str:
+    return (
+        f"{impact.name} touched up to {impact.units} units ({impact.share:.1%} of exposed "
+        f"units, {impact.events} occurrences), above {options.max_guardrail_share:.1%}"
+    )
 
 
 def _sample_ratio(

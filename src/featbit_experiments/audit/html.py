@@ -1,4 +1,5 @@
-"""Renders an audit as one self-contained HTML page: inline CSS and inline SVG bar charts, no
+"""Renders an audit as one self-contained HTML page: inline CSS and inline SVG charts (the
+timeline, the forest plot of effects, bars per variant) and the segment review, no
 JavaScript and no external assets, so it opens anywhere and can be attached to a release
 ticket. Every text from the log is escaped.
 """
@@ -7,11 +8,13 @@ from __future__ import annotations
 
 from html import escape
 
-from .model import Action, AuditReport, ExperimentAudit, MetricReadout, VariantExposure
+from .bars import exposure_chart, metric_chart
+from .charts import forest_plot, timeline_chart
+from .estimates import SegmentReview
+from .model import Action, AuditReport, ExperimentAudit
 
 __all__ = ["render_html"]
 
-_COLORS = ("#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948")
 _ACTION_COLORS = {
     Action.SHIP: "#2e7d32",
     Action.CONTINUE: "#546e7a",
@@ -26,11 +29,10 @@ h1{font-size:1.4rem}h2{font-size:1.15rem;margin-top:2.2rem;border-bottom:1px sol
 table{border-collapse:collapse;margin:.5rem 0}td,th{padding:.2rem .7rem;text-align:left}
 th{background:#f3f3f3}.badge{color:#fff;padding:.15rem .6rem;border-radius:.3rem;
 font-weight:600}.error{color:#c62828}.warning{color:#ef6c00}.info{color:#546e7a}
-.note{color:#555}svg text{font:12px system-ui,sans-serif}
+.note{color:#555}svg text{font:12px system-ui,sans-serif}svg text.title{font-weight:600}
+svg text.axis{fill:#666;font-size:11px}.segments td{font-variant-numeric:tabular-nums}
+.segments td.cells{white-space:normal}
 """
-_BAR_HEIGHT = 22
-_LABEL_WIDTH = 170
-_PLOT_WIDTH = 380
 
 
 def render_html(report: AuditReport) -> str:
@@ -41,7 +43,7 @@ def render_html(report: AuditReport) -> str:
         f"<title>Experiment audit: {escape(report.source)}</title>",
         f"<style>{_CSS}</style></head><body>",
         f"<h1>Experiment audit: {escape(report.source)}</h1>",
-        f'<p class="note">{report.lines} lines read, {report.malformed_count} malformed.</p>',
+        f'<p class="note">{report.lines} records read, {report.malformed_count} malformed.</p>',
     ]
     if report.malformed:
         items = "".join(
@@ -56,13 +58,15 @@ def render_html(report: AuditReport) -> str:
         )
     if not report.experiments:
         parts.append("<p>No experiment events found.</p>")
-    for audit in report.experiments:
-        parts.append(_section(audit))
+    for note in report.notes:
+        parts.append(f'<p class="note">{escape(note)}</p>')
+    for index, audit in enumerate(report.experiments):
+        parts.append(_section(audit, index))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
 
-def _section(audit: ExperimentAudit) -> str:
+def _section(audit: ExperimentAudit, index: int) -> str:
     decision = audit.decision
     color = _ACTION_COLORS[decision.action]
     join = audit.join
@@ -101,95 +105,65 @@ def _section(audit: ExperimentAudit) -> str:
     ]
     if findings:
         parts.append(f"<h3>Findings</h3><ul>{findings}</ul>")
+    primary = next((m for m in audit.metrics if m.role == "primary"), None)
+    if audit.timeline is not None:
+        parts.append("<h3>Timeline</h3>")
+        parts.append(timeline_chart(audit.timeline, primary))
+    if any(m.effects for m in audit.metrics):
+        level = audit.decision_confidence
+        adjusted = f" at {level:.1%} after the multiplicity adjustment" if level else ""
+        parts.append(
+            f"<h3>Effects</h3><p class='note'>Always-valid intervals{adjusted} stay valid "
+            f"however often the experiment is looked at; the verdicts use the "
+            f"{escape(audit.intervals)} ones.</p>"
+        )
+        parts.append(forest_plot(audit.metrics))
     if audit.exposures:
         parts.append("<h3>Exposed units by variant</h3>")
-        parts.append(_exposure_chart(audit.exposures))
+        parts.append(exposure_chart(audit.exposures))
     for metric in audit.metrics:
-        parts.append(_metric_chart(metric))
+        parts.append(metric_chart(metric))
+    if audit.segment_review is not None:
+        parts.append(_segment_section(audit.segment_review, index))
     parts.append("</section>")
     return "\n".join(parts)
 
 
-def _exposure_chart(exposures: tuple[VariantExposure, ...]) -> str:
-    """Bars of exposed units; a black tick marks the count the expected split predicts."""
-    total = sum(e.units for e in exposures)
-    top = max([e.units for e in exposures] + [total * (e.expected_share or 0) for e in exposures])
-    top = top or 1
-    bars = []
-    for i, e in enumerate(exposures):
-        y = i * (_BAR_HEIGHT + 8)
-        width = _PLOT_WIDTH * e.units / top
-        bars.append(_label(e.variant, y))
-        bars.append(_bar(width, y, _COLORS[i % len(_COLORS)]))
-        bars.append(_value(f"{e.units} ({e.share:.1%})", y))
-        if e.expected_share is not None:
-            x = _LABEL_WIDTH + _PLOT_WIDTH * total * e.expected_share / top
-            bars.append(
-                f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y - 2}" y2="{y + _BAR_HEIGHT + 2}" '
-                'stroke="#000" stroke-width="2"><title>expected</title></line>'
+def _segment_section(review: SegmentReview, index: int) -> str:
+    """Every metric per segment: n, rate or mean and interval per variant, the effect."""
+    head = (
+        f'<section class="segments" id="segments-{index}"><h3>By {escape(review.field)}</h3>'
+        f"<p class='note'>{len(review.segments)} segments; every interval is at "
+        f"{review.confidence:.2%}, corrected for the number of segments.</p>"
+    )
+    rows = []
+    for readout in review.readouts:
+        rate = readout.kind != "mean"
+        effects = {e.variant: e for e in readout.effects}
+        cells = []
+        for v in readout.variants:
+            value = f"{v.estimate:.1%}" if rate else f"{v.estimate:.4g}"
+            interval = (
+                f" [{v.interval.low:.1%}, {v.interval.high:.1%}]"
+                if rate and v.interval
+                else f" [{v.interval.low:.4g}, {v.interval.high:.4g}]"
+                if v.interval
+                else ""
             )
-    return _svg(bars, len(exposures), "Exposed units per variant; ticks mark the expected split")
-
-
-def _metric_chart(metric: MetricReadout) -> str:
-    """Bars of each variant's rate or mean, with its confidence interval as a whisker."""
-    rate = metric.kind != "mean"
-    highs = [v.interval.high if v.interval else v.estimate for v in metric.variants]
-    top = max([*highs, *(v.estimate for v in metric.variants), 1e-12])
-    top = 1.0 if rate else top
-    bars = []
-    for i, v in enumerate(metric.variants):
-        y = i * (_BAR_HEIGHT + 8)
-        width = _PLOT_WIDTH * max(0.0, v.estimate) / top
-        bars.append(_label(v.variant, y))
-        bars.append(_bar(width, y, _COLORS[i % len(_COLORS)]))
-        text = f"{v.estimate:.1%}" if rate else f"{v.estimate:.4g}"
-        bars.append(_value(f"{text} (n={v.units})", y))
-        if v.interval is not None:
-            x1 = _LABEL_WIDTH + _PLOT_WIDTH * max(0.0, v.interval.low) / top
-            x2 = _LABEL_WIDTH + _PLOT_WIDTH * max(0.0, v.interval.high) / top
-            mid = y + _BAR_HEIGHT / 2
-            bars.append(
-                f'<line x1="{x1:.1f}" x2="{x2:.1f}" y1="{mid}" y2="{mid}" stroke="#000" '
-                'stroke-width="1.5"><title>confidence interval</title></line>'
-            )
-    effects = "; ".join(
-        f"{e.variant} vs {e.control}: {e.describe(rate)} ({e.verdict})" for e in metric.effects
+            text = f"{v.variant}: n={v.units}, {value}{interval}"
+            effect = effects.get(v.variant)
+            if effect is not None:
+                text += f"; {effect.describe(rate, effect.always_valid)} {effect.verdict}"
+            cells.append(escape(text))
+        rows.append(
+            f'<tr class="segment-row"><td>{escape(readout.metric)}</td>'
+            f'<td>{escape(readout.segment)}</td><td class="cells">{"<br>".join(cells)}</td></tr>'
+        )
+    table = (
+        "<table><tr><th>Metric</th><th>Segment</th><th>Per variant (n, estimate, interval; "
+        "effect vs control, always-valid)</th></tr>" + "".join(rows) + "</table>"
+        if rows
+        else ""
     )
-    direction = "higher" if metric.higher_is_better else "lower"
-    title = f"{metric.metric} ({metric.role}, {metric.kind}, {direction} is better)"
-    caption = f"<p class='note'>{escape(effects)}</p>" if effects else ""
-    return f"<h3>{escape(title)}</h3>" + _svg(bars, len(metric.variants), title) + caption
-
-
-def _svg(items: list[str], rows: int, title: str) -> str:
-    height = max(1, rows) * (_BAR_HEIGHT + 8) + 4
-    width = _LABEL_WIDTH + _PLOT_WIDTH + 150
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 -2 {width} {height}" role="img"><title>{escape(title)}</title>'
-        + "".join(items)
-        + "</svg>"
-    )
-
-
-def _label(text: str, y: float) -> str:
-    return (
-        f'<text x="{_LABEL_WIDTH - 8}" y="{y + _BAR_HEIGHT * 0.7:.1f}" '
-        f'text-anchor="end">{escape(text)}</text>'
-    )
-
-
-def _bar(width: float, y: float, color: str) -> str:
-    return (
-        f'<rect x="{_LABEL_WIDTH}" y="{y}" width="{width:.1f}" height="{_BAR_HEIGHT}" '
-        f'fill="{color}"/>'
-    )
-
-
-def _value(text: str, y: float) -> str:
-    """The number, in a column right of the plot (never under a whisker)."""
-    return (
-        f'<text x="{_LABEL_WIDTH + _PLOT_WIDTH + 8}" y="{y + _BAR_HEIGHT * 0.7:.1f}">'
-        f"{escape(text)}</text>"
-    )
+    notes = "".join(f'<p class="warning">{escape(note)}</p>' for note in review.notes)
+    return head + table + notes + "</section>"

@@ -1,7 +1,8 @@
 """The shape of an audit's result: plain frozen dataclasses that the table, JSON and HTML
 renderers read and that code (the demo, a release script) can inspect directly.
 
-Nothing here computes anything; see ``checks`` and ``decision`` for that.
+Nothing here computes anything; see ``checks`` and ``decision`` for that. What the audit reads
+from outcomes (estimates, effects, segments, timeline) is in ``estimates``.
 """
 
 from __future__ import annotations
@@ -10,24 +11,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
-from .stats import Interval
+from .estimates import MetricReadout, SegmentEffect, SegmentReview, Timeline
 
 __all__ = [
     "Action",
     "AuditReport",
     "Decision",
-    "Effect",
+    "DirectionConflict",
     "ExperimentAudit",
     "Finding",
+    "GuardrailImpact",
     "JoinSummary",
     "MalformedLine",
-    "MetricReadout",
     "MetricUnitMismatch",
     "MixedUnits",
     "SampleRatioTest",
-    "SegmentEffect",
     "Severity",
-    "VariantEstimate",
+    "UnitIdChange",
     "VariantExposure",
 ]
 
@@ -65,10 +65,12 @@ class Severity(str, Enum):
 
 @dataclass(frozen=True)
 class MalformedLine:
-    """A line of the event log that could not be read as an event (1-based line number)."""
+    """A line of the event log that could not be read as an event (1-based line number in
+    ``file``, the log's file it is in)."""
 
     line: int
     reason: str
+    file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -161,59 +163,38 @@ class MetricUnitMismatch:
 
 
 @dataclass(frozen=True)
-class VariantEstimate:
-    """A metric's per-variant estimate over units (a rate for 0/1 metrics, else a mean)."""
+class UnitIdChange:
+    """Exposures whose ``unitId`` is not the record's own ID of its ``assignment_unit`` (a
+    conversation experiment whose unitId became the user's ID): the unit changed although
+    the label did not. ``matched_field`` names the ID field unitId equals instead, if any."""
 
-    variant: str
+    assignment_unit: str
+    matched_field: str | None
+    exposures: int
     units: int
-    estimate: float
-    interval: Interval | None
+    since: str | None
 
 
 @dataclass(frozen=True)
-class Effect:
-    """Treatment minus control on one metric; ``verdict`` is ``better``, ``worse`` or
-    ``unclear`` in the metric's own direction (lower latency is better)."""
+class GuardrailImpact:
+    """An integrity guardrail (a fallback, a switched variant...) of one run: its occurrences
+    (records plus the ones throttled records say they stood for), the units it touched at
+    most, and their share of the run's exposed units."""
 
-    variant: str
-    control: str
-    difference: float
-    interval: Interval | None
-    verdict: str
-
-    def describe(self, rate: bool) -> str:
-        """``+15.0 pts [+5.8, +23.8]`` for rates, ``-12.5 [-20.1, -4.9]`` for means."""
-        scale, unit, digits = (100, " pts", ".1f") if rate else (1, "", ".4g")
-        text = f"{self.difference * scale:+{digits}}{unit}"
-        if self.interval is not None:
-            low, high = self.interval.low * scale, self.interval.high * scale
-            text += f" [{low:+{digits}}, {high:+{digits}}]"
-        return text
+    name: str
+    events: int
+    units: int
+    share: float
 
 
 @dataclass(frozen=True)
-class MetricReadout:
-    """One outcome metric of an experiment run.
-
-    ``kind`` is ``conversion`` (only 1s are ever tracked: the rate is over exposed units),
-    ``binary`` (0/1 per unit: a rate over units that reported it, Wilson interval) or ``mean``
-    (normal interval). ``role`` is ``primary``, ``guardrail`` or ``secondary``.
-    """
+class DirectionConflict:
+    """Outcome records of ``metric`` disagree on which way it is better (``metricDirection``
+    value -> records), or disagree with the direction the options give."""
 
     metric: str
-    kind: str
-    role: str
-    higher_is_better: bool
-    variants: tuple[VariantEstimate, ...]
-    effects: tuple[Effect, ...]
-
-
-@dataclass(frozen=True)
-class SegmentEffect:
-    """The primary metric's effect of one variant within one segment value."""
-
-    segment: str
-    effect: Effect
+    directions: Mapping[str, int]
+    chosen: str
 
 
 @dataclass(frozen=True)
@@ -241,6 +222,15 @@ class ExperimentAudit:
     segments: tuple[SegmentEffect, ...]
     findings: tuple[Finding, ...]
     decision: Decision
+    unit_id_changes: tuple[UnitIdChange, ...] = ()
+    integrity: tuple[GuardrailImpact, ...] = ()
+    direction_conflicts: tuple[DirectionConflict, ...] = ()
+    segment_review: SegmentReview | None = None
+    timeline: Timeline | None = None
+    #: The decision's intervals: ``always-valid`` (a confidence sequence) or ``fixed-horizon``,
+    #: and the confidence level each deciding interval is at after the multiplicity adjustment.
+    intervals: str = "always-valid"
+    decision_confidence: float | None = None
 
     @property
     def title(self) -> str:
@@ -257,7 +247,7 @@ class AuditReport:
 
     Args:
         source: Where the events came from (a path, or a label for in-memory events).
-        lines: Lines (or records) read.
+        lines: Records read: non-blank lines of JSON Lines files, rows of Parquet files.
         malformed: The first malformed lines, with their line numbers.
         malformed_count: How many lines were malformed in all.
         ignored: Records that are not experiment events, by their ``event`` value.
@@ -265,6 +255,7 @@ class AuditReport:
         experiments: One audit per experiment run, ordered by key and run.
         unattributed_guardrails: Guardrails naming no experiment (or an ambiguous one).
         unattributed_outcomes: Outcome records naming no experiment.
+        notes: How the files were read, where it is worth saying (another text encoding).
     """
 
     source: str
@@ -276,6 +267,7 @@ class AuditReport:
     experiments: tuple[ExperimentAudit, ...]
     unattributed_guardrails: Mapping[str, int]
     unattributed_outcomes: int
+    notes: tuple[str, ...] = ()
 
     @property
     def mixes_experiments(self) -> bool:

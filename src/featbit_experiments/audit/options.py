@@ -11,17 +11,40 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-__all__ = ["AuditOptions", "MetricGoal", "parse_expected", "parse_goal"]
+__all__ = [
+    "INTEGRITY_GUARDRAILS",
+    "AuditOptions",
+    "MetricGoal",
+    "parse_expected",
+    "parse_goal",
+]
 
 _DIRECTIONS = {"higher": True, "lower": False}
 
 
+#: Guardrails that say units did not get (or keep) the variant they were assigned, or were
+#: left out of the experiment: above ``max_guardrail_share`` of units, the hint is ``pause``.
+INTEGRITY_GUARDRAILS = (
+    "fallback_used",
+    "variant_switched",
+    "store_unavailable",
+    "provider_not_ready",
+    "missing_unit_id",
+    "invalid_unit_id",
+    "unit_conflict",
+    "request_unit_refused",
+    "dispatch_key_mismatch",
+)
+
+
 @dataclass(frozen=True)
 class MetricGoal:
-    """A metric that drives the decision and which direction is better."""
+    """A metric that drives the decision and which direction is better; ``explicit`` is False
+    when the spec named no direction (the log's ``metricDirection`` may then say)."""
 
     name: str
     higher_is_better: bool
+    explicit: bool = True
 
 
 def parse_goal(spec: str, *, higher_is_better: bool) -> MetricGoal:
@@ -33,7 +56,7 @@ def parse_goal(spec: str, *, higher_is_better: bool) -> MetricGoal:
     if not name:
         raise ValueError(f"metric spec {spec!r} names no metric")
     if not direction:
-        return MetricGoal(name, higher_is_better)
+        return MetricGoal(name, higher_is_better, explicit=False)
     if direction not in _DIRECTIONS:
         raise ValueError(f"metric spec {spec!r}: direction must be 'higher' or 'lower'")
     return MetricGoal(name, _DIRECTIONS[direction])
@@ -80,13 +103,27 @@ class AuditOptions:
         control: The control variant's name; by default the variant named ``control``, else
             the first variant of ``expected``.
         confidence: Confidence level of every interval (before the Bonferroni adjustment
-            over several treatments).
+            over several treatments, and for the decision over the deciding metrics).
         srm_alpha: Sample-ratio-mismatch p-value below which the hint is ``pause``.
         max_mixed_share: Share of units with mixed variants above which the hint is
             ``redesign`` (any mixed unit is still reported).
         min_join_rate: Join rate below which the hint is ``pause``.
-        segment_by: A record field or attribute that splits the primary metric into segments
-            for the ``segment`` rule.
+        segment_by: A record field (top level, else inside ``attributes``), on exposures or
+            outcomes, whose values split every metric into segments (and the primary metric's
+            for the ``segment`` rule).
+        sequential: Decide on always-valid intervals (a confidence sequence: valid however
+            often the experiment is looked at). False decides on fixed-horizon intervals,
+            valid only for one look at a sample size fixed in advance.
+        sequential_tuning: The number of units (both arms) at which the always-valid interval
+            is tightest; it widens slowly (logarithmically) past it.
+        max_guardrail_share: Share of exposed units an integrity guardrail (a fallback...)
+            may touch before the hint is ``pause``.
+        integrity_guardrails: The guardrail names that rule counts.
+        max_segments: Segment values shown (the ones with most units); the rest are noted.
+        encoding: The text encoding of JSON Lines files without a byte order mark
+            (UTF-8 unless given; UTF-16 and UTF-32 are recognized on their own).
+        memory_limit: The engine's memory limit (DuckDB spills to disk past it).
+        work_dir: Where the engine's temporary workspace goes (the system's temp dir if None).
     """
 
     experiment: str | None = None
@@ -99,6 +136,14 @@ class AuditOptions:
     max_mixed_share: float = 0.01
     min_join_rate: float = 0.95
     segment_by: str | None = None
+    sequential: bool = True
+    sequential_tuning: int = 1000
+    max_guardrail_share: float = 0.01
+    integrity_guardrails: tuple[str, ...] = INTEGRITY_GUARDRAILS
+    max_segments: int = 20
+    encoding: str | None = None
+    memory_limit: str = "1GB"
+    work_dir: str | None = None
     _goals: tuple[MetricGoal | None, tuple[MetricGoal, ...]] = field(
         init=False, repr=False, compare=False
     )
@@ -106,7 +151,9 @@ class AuditOptions:
     def __post_init__(self) -> None:
         if not 0 < self.confidence < 1:
             raise ValueError("confidence must be between 0 and 1")
-        for name in ("srm_alpha", "max_mixed_share", "min_join_rate"):
+        if self.sequential_tuning < 1 or self.max_segments < 1:
+            raise ValueError("sequential_tuning and max_segments must be at least 1")
+        for name in ("srm_alpha", "max_mixed_share", "min_join_rate", "max_guardrail_share"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be between 0 and 1")
         if isinstance(self.guardrail_metrics, str):
@@ -131,15 +178,23 @@ class AuditOptions:
     def guardrails(self) -> tuple[MetricGoal, ...]:
         return self._goals[1]
 
-    def goal_for(self, metric: str) -> tuple[str, bool]:
-        """``(role, higher_is_better)`` of a metric under these options."""
+    def goal_for(self, metric: str) -> tuple[str, MetricGoal | None]:
+        """``(role, goal)`` of a metric under these options; the goal is None for a
+        secondary metric (its direction is the log's, else higher is better)."""
         primary, guards = self._goals
         if primary is not None and primary.name == metric:
-            return "primary", primary.higher_is_better
+            return "primary", primary
         for goal in guards:
             if goal.name == metric:
-                return "guardrail", goal.higher_is_better
-        return "secondary", True
+                return "guardrail", goal
+        return "secondary", None
+
+    @property
+    def deciding_metrics(self) -> tuple[str, ...]:
+        """The primary and guardrail metrics: the ones the decision reads."""
+        primary, guards = self._goals
+        names = ([primary.name] if primary is not None else []) + [g.name for g in guards]
+        return tuple(dict.fromkeys(names))
 
     @property
     def names_metrics(self) -> bool:
