@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Protocol, runtime_checkable
@@ -36,6 +36,8 @@ class Guardrail(str, Enum):
     VARIANT_SWITCHED = "variant_switched"
     PROVIDER_NOT_READY = "provider_not_ready"
     STORE_UNAVAILABLE = "store_unavailable"
+    LEDGER_LOST = "ledger_lost"
+    LEDGER_AT_RISK = "ledger_at_risk"
     SINK_FAILED = "sink_failed"
 
     def __str__(self) -> str:
@@ -195,3 +197,80 @@ class ThrottledGuardrail:
             self._next_report = 0.0
             suppressed, self._suppressed = self._suppressed, 0
         return suppressed
+
+
+class CountedGuardrail:
+    """One guardrail that counts what happened (units restored, events lost), recorded at
+    most once per ``interval`` seconds with the counts since the last record and the totals.
+
+    The first occurrence is recorded at once; later ones add to the counts, which the next
+    record (or :meth:`flush`, run periodically by the owner) carries, so no count is lost to
+    the throttle.
+
+    Args:
+        events: Where the guardrail goes.
+        name: The guardrail's name.
+        interval: Minimum seconds between two records.
+        clock: Monotonic seconds.
+    """
+
+    def __init__(
+        self,
+        events: EventFanout,
+        name: Guardrail,
+        interval: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._events = events
+        self._name = name
+        self._interval = interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._next_report = 0.0
+        self._pending: dict[str, int] = {}
+        self._totals: dict[str, int] = {}
+        self._message = ""
+        self._attributes: dict[str, Any] = {}
+
+    def totals(self) -> dict[str, int]:
+        """Every count since this guardrail was created."""
+        with self._lock:
+            return dict(self._totals)
+
+    def add(self, message: str, counts: Mapping[str, int], **attributes: Any) -> None:
+        """Count an occurrence; records it now unless one was recorded within ``interval``."""
+        with self._lock:
+            for name, count in counts.items():
+                self._pending[name] = self._pending.get(name, 0) + count
+                self._totals[name] = self._totals.get(name, 0) + count
+            self._message, self._attributes = message, attributes
+            if self._clock() < self._next_report:
+                return
+            report = self._take()
+        self._record(*report)
+
+    def flush(self) -> None:
+        """Record the counts not recorded yet, if any and the interval has passed."""
+        with self._lock:
+            if not self._pending or self._clock() < self._next_report:
+                return
+            report = self._take()
+        self._record(*report)
+
+    def _take(self) -> tuple[str, dict[str, int], dict[str, int], dict[str, Any]]:
+        pending, self._pending = self._pending, {}
+        self._next_report = self._clock() + self._interval
+        return self._message, pending, dict(self._totals), self._attributes
+
+    def _record(
+        self, message: str, pending: dict[str, int], totals: dict[str, int], attributes: Any
+    ) -> None:
+        counts = {name: pending.get(name, 0) for name in totals}
+        self._events.guardrail(
+            self._name,
+            message,
+            **counts,
+            **{f"{name}Total": total for name, total in totals.items()},
+            **attributes,
+        )

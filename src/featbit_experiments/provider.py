@@ -113,7 +113,12 @@ class FeatBitProvider(AbstractProvider):
         self.resolver.ledger = AssignmentLedger(
             self.store, client, self.resolver.evaluate, self.events
         )
-        self.exposures = ExposureRecorder(self.events, privacy=self.privacy, shared=exposure_keys)
+        self.exposures = ExposureRecorder(
+            self.events,
+            privacy=self.privacy,
+            shared=exposure_keys,
+            ttl_seconds=getattr(self.store, "ttl_seconds", None),
+        )
         self.outcomes = OutcomeRecorder(self.events, self.policy, self.exposures)
         self.resolver.assignment_listeners.append(self.exposures.record)
         self.resolver.assignment_listeners.append(self.tracker.note_assignment)
@@ -409,8 +414,10 @@ class FeatBitProvider(AbstractProvider):
 
     def end_unit(self, unit: str, unit_id: str) -> bool:
         """Release a unit's assignments (``end_unit("conversation", conversation_id)``), so
-        its next evaluation follows the current rollout. Returns whether it had any; never
-        raises (an unavailable store is a ``store_unavailable`` guardrail and False)."""
+        its next evaluation follows the current rollout, and everything else held for it (its
+        exposure deduplication). Returns whether it had assignments; never raises (an
+        unavailable store is a ``store_unavailable`` guardrail and False)."""
+        self.exposures.forget_unit(unit, unit_id)
         if self.resolver.ledger is None:
             return False
         return self.resolver.ledger.end_unit(unit, unit_id)

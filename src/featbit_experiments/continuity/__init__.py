@@ -2,10 +2,12 @@
 turns, retries and instances, and rollback follows the rule the experiment declared.
 
 ``store`` defines what is remembered and the store contract; ``memory`` is the embedded default;
-``redis_store`` shares the ledger between instances; ``ledger`` is the policy that decides, per
-evaluation, between the ledger and FeatBit.
+``redis_store`` shares the ledger between instances (on Redis or Redis Cluster); ``ledger`` is
+the policy that decides, per evaluation, between the ledger and FeatBit; ``recovery`` is what it
+does when the store is down or lost what it held; ``durability`` checks that a Redis keeps it.
 """
 
+from .durability import redis_durability_problems
 from .ledger import AssignmentLedger
 from .memory import DEFAULT_MAX_ENTRIES, InMemoryStore
 from .redis_store import RedisStore
@@ -29,4 +31,5 @@ __all__ = [
     "LedgerKey",
     "RedisStore",
     "StoreUnavailable",
+    "redis_durability_problems",
 ]

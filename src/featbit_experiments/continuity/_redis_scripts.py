@@ -2,11 +2,13 @@
 
 Every script takes two keys in one cluster hash slot: ``KEYS[1]``, the unit's hash, and
 ``KEYS[2]``, the marker of the unit's ledger shard. Its leading arguments are the run's field,
-the time now, the unit's idle TTL in milliseconds, and the calling store's token, which becomes
-the marker's value when the shard has no marker. Every script returns the marker in force as its
-last value: a marker the caller did not expect means the shard lost what it held (see
-``redis_store``). An entry is packed as ``assigned_at|flag_version|variation_id``, and
-``s:<field>`` holds when the unit was last seen in that run.
+the time now, the unit's idle TTL in milliseconds, and the calling store's token, which with
+the server's time becomes the marker's value when the shard has no marker (so every marker ever
+written is distinct, even one a store writes again after a loss). Every script returns the
+marker in force as its last value: a marker the caller did not expect means the shard lost
+what it held (see ``redis_store``). An entry is packed as
+``assigned_at|flag_version|variation_id``, and ``s:<field>`` holds when the unit was last seen
+in that run.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from __future__ import annotations
 _MARKER = """
 local marker = redis.call('GET', KEYS[2])
 if not marker then
-  marker = ARGV[4]
+  local now = redis.call('TIME')
+  marker = ARGV[4] .. ':' .. now[1] .. '.' .. now[2]
   redis.call('SET', KEYS[2], marker)
 end
 """

@@ -38,6 +38,7 @@ from urllib.parse import quote
 from ..errors import ConfigurationError
 from . import _redis_scripts as scripts
 from .breaker import CircuitBreaker
+from .durability import redis_durability_problems
 from .store import FALLBACK_TTL_SECONDS, LedgerEntry, LedgerKey, StoreUnavailable, unit_ttls
 
 DEFAULT_KEY_PREFIX = "featbit-experiments:"
@@ -209,8 +210,12 @@ class RedisStore:
 
     @property
     def client(self) -> Any:
-        """The underlying redis-py client (for the durability check and administration)."""
+        """The underlying redis-py client (for administration)."""
         return self._redis
+
+    def durability_problems(self) -> list[str]:
+        """What could make this Redis lose ledger entries (see ``durability``)."""
+        return redis_durability_problems(self._redis)
 
     # -- keys and markers ---------------------------------------------------------------
 
