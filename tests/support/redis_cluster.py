@@ -17,6 +17,8 @@ from pathlib import Path
 from types import TracebackType
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
@@ -71,7 +73,13 @@ class RedisProcess:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
+        return redis.Redis(
+            host="127.0.0.1",
+            port=self.port,
+            socket_timeout=2,
+            socket_connect_timeout=2,
+            retry=Retry(NoBackoff(), 0),
+        )
 
     def start(self) -> RedisProcess:
         self._process = subprocess.Popen(
@@ -122,6 +130,7 @@ class LocalCluster:
             "--cluster-node-timeout", str(node_timeout),
             "--save", "",
             "--appendonly", "no",
+            "--repl-diskless-sync-delay", "0",
         ]  # fmt: skip
         self.nodes = [
             RedisProcess(port, root / f"node-{port}", settings) for port in cluster_ports(6)
@@ -146,9 +155,24 @@ class LocalCluster:
             stderr=subprocess.DEVNULL,
             timeout=60,
         )  # fmt: skip
-        if not wait_until(self.healthy):
+        if not wait_until(lambda: self.healthy() and self.replicas_in_sync()):
             raise RuntimeError("the cluster did not become healthy")
         return self
+
+    def replicas_in_sync(self) -> bool:
+        """Every replica has finished its first sync (a replica that never synced is never
+        promoted)."""
+        for node in self.nodes:
+            client = node.client()
+            try:
+                info = client.info("replication")
+            except redis.ConnectionError:
+                continue
+            finally:
+                client.close()
+            if info.get("role") == "slave" and info.get("master_link_status") != "up":
+                return False
+        return True
 
     def healthy(self) -> bool:
         """Every live node sees every slot covered and three masters."""

@@ -23,7 +23,11 @@ def redis_durability_problems(client: Any) -> list[str]:
     ``redis.cluster.RedisCluster``) lose ledger entries, one sentence each; empty when nothing
     is known to be wrong. A server whose configuration cannot be read is reported as such."""
     problems: list[str] = []
-    for name, node in _nodes(client):
+    try:
+        nodes = _nodes(client)
+    except Exception as error:  # a cluster whose topology cannot be read
+        return [f"Redis: cannot reach it to check eviction and persistence ({error})"]
+    for name, node in nodes:
         where = f"Redis {name}: " if name else "Redis: "
         try:
             config = _config(node)
@@ -68,8 +72,8 @@ def _problems(config: dict[str, str]) -> list[str]:
 
 
 def _nodes(client: Any) -> list[tuple[str, Any]]:
-    """(name, plain client) for each node to check: every node of a cluster (a replica may be
-    promoted), or the one server."""
+    """(name, plain client) for each node to check: the masters of a cluster, or the one
+    server."""
     get_nodes = getattr(client, "get_nodes", None)
     if get_nodes is None:
         return [("", client)]

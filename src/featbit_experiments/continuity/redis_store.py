@@ -115,7 +115,11 @@ class RedisStore:
         self.ttl_seconds = unit_ttls(ttl_seconds)
         self._clock = clock
         self._breaker = CircuitBreaker(failure_threshold, retry_interval)
-        self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
+        self._errors: tuple[type[BaseException], ...] = (
+            redis.RedisError,
+            redis.exceptions.RedisClusterException,  # not a RedisError
+            OSError,
+        )
         self._breaker_open = connection.BreakerOpen
         self._round_trips = connection.RoundTrips()
         base = parse_url(url).get("connection_class", redis.Connection)  # type: ignore[no-untyped-call]
