@@ -28,6 +28,7 @@ from openfeature.track import TrackingEventDetails
 
 from .bootstrap import read_bootstrap
 from .continuity import AssignmentLedger, AssignmentStore, InMemoryStore
+from .continuity.variants import ServedVariants
 from .errors import BootstrapError
 from .exposures import ExposureRecorder, SeenKeys
 from .guardrails import EventFanout, EventSink, LoggingSink
@@ -119,7 +120,11 @@ class FeatBitProvider(AbstractProvider):
             shared=exposure_keys,
             ttl_seconds=getattr(self.store, "ttl_seconds", None),
         )
-        self.outcomes = OutcomeRecorder(self.events, self.policy, self.exposures)
+        self.outcomes = OutcomeRecorder(
+            self.events,
+            self.policy,
+            ServedVariants(self.exposures, self.resolver.ledger, self.resolver.view),
+        )
         self.resolver.assignment_listeners.append(self.exposures.record)
         self.resolver.assignment_listeners.append(self.tracker.note_assignment)
         self.tracker.outcome_listeners.append(self.outcomes.record)

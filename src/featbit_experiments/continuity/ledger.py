@@ -102,6 +102,23 @@ class AssignmentLedger:
         self.recovery.answered()
         return ended
 
+    def variation_of(self, experiment: Experiment, unit_id: str) -> str | None:
+        """The variation the ledger holds for a unit (one round trip with a remote store, which
+        also marks the unit seen), else what this instance served it; None when neither knows
+        or the store is unavailable (a ``store_unavailable`` guardrail)."""
+        key = LedgerKey(experiment.experiment_key, experiment.run_id, experiment.unit, unit_id)
+        try:
+            entry = self.store.touch(key)
+        except StoreUnavailable as error:
+            self.recovery.unavailable(error, experimentKey=key.experiment_key, unitId=unit_id)
+            entry = None
+        else:
+            self.recovery.answered()
+        if entry is not None:
+            return entry.variation_id
+        recalled = self.recovery.served.recall(key) if self.recovery.served is not None else None
+        return None if recalled is None else recalled.variation_id
+
     def close(self) -> None:
         """Stop this ledger's upkeep (the store is closed by its owner)."""
         self.recovery.close()
