@@ -5,14 +5,14 @@ from .assignment import Assignment
 from .continuity import AssignmentStore, InMemoryStore, RedisStore
 from .errors import BootstrapError, ConfigurationError, PolicyError
 from .exposures import ExposureRecorder, RecordedVariant, RedisSeenKeys, SeenKeys
-from .guardrails import EventSink, Guardrail, InMemorySink, LoggingSink
+from .guardrails import EventSink, Guardrail, InMemorySink, LoggingSink, SinkFailed
 from .insights import BoundedEventProcessor, InsightCounts
 from .outcomes import OutcomeRecorder
 from .policy import Experiment, Metric, RollbackMode, UnitPolicy
 from .policy_file import load_policy
 from .privacy import Privacy, PrivacyMode
 from .provider import PROVIDER_NAME, FeatBitProvider
-from .sinks import JsonLinesSink
+from .sinks import JsonLinesSink, SinkCounts
 from .telemetry import EvaluationTelemetry, GuardrailSpanEvents
 from .units import STANDARD_UNITS, StandardUnit, Unit, UnitKey
 
@@ -46,6 +46,8 @@ __all__ = [
     "RedisStore",
     "RollbackMode",
     "SeenKeys",
+    "SinkCounts",
+    "SinkFailed",
     "StandardUnit",
     "Unit",
     "UnitKey",
