@@ -33,6 +33,7 @@ from .errors import BootstrapError
 from .exposures import ExposureRecorder, SeenKeys
 from .guardrails import EventFanout, EventSink, LoggingSink
 from .insights import BoundedEventProcessor
+from .log_redaction import redact_sdk_logs
 from .outcomes import OutcomeRecorder
 from .policy import UnitPolicy
 from .privacy import Privacy, id_fields_of
@@ -100,6 +101,7 @@ class FeatBitProvider(AbstractProvider):
         self.client = client
         self.policy = policy or UnitPolicy()
         self.privacy = privacy or Privacy()
+        redact_sdk_logs(self.privacy, self)  # fbclient logs each user key (a unit ID) at INFO
         event_sinks = list(sinks if sinks is not None else (LoggingSink(),))
         if telemetry:
             event_sinks.append(GuardrailSpanEvents(self.policy.units))
