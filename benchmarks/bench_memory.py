@@ -4,7 +4,9 @@ deduplication, and anything else), measured through the real provider and OpenFe
 
 Each scenario runs in a fresh interpreter so its RSS is its own. A scenario evaluates one
 experiment flag for ``units`` distinct conversations (two turns each, so the ledger serves the
-second from memory), then reports RSS growth divided by the units the provider still holds.
+second from memory), then reports RSS growth divided by the units the provider still holds. With
+a Redis ledger the units live in Redis; what this process keeps per unit is its memory of what
+it served (for outages and losses) and exposure deduplication.
 Events go to a sink that only counts them, so no event is kept in memory by the benchmark.
 
 Run alone with ``python -m benchmarks.bench_memory``.
@@ -28,10 +30,14 @@ _SCENARIOS: tuple[tuple[str, dict[str, Any]], ...] = (
         {"units": 1_000_000, "bound": 100_000},
     ),
     ("100,000 conversations, end_unit after each", {"units": 100_000, "end": True}),
+    ("100,000 conversations held (Redis ledger; memory in this process)", {"units": 100_000}),
 )
+_REDIS_SCENARIO = _SCENARIOS[-1][0]
 
 
-def _measure(units: int, bound: int | None = None, end: bool = False) -> dict[str, Any]:
+def _measure(
+    units: int, bound: int | None = None, end: bool = False, redis_url: str | None = None
+) -> dict[str, Any]:
     """One scenario in this process (run in a child interpreter by :func:`run`)."""
     import gc
     import tempfile
@@ -42,7 +48,7 @@ def _measure(units: int, bound: int | None = None, end: bool = False) -> dict[st
     from openfeature.evaluation_context import EvaluationContext
 
     from featbit_experiments import Experiment, FeatBitProvider, UnitPolicy
-    from featbit_experiments.continuity import InMemoryStore
+    from featbit_experiments.continuity import InMemoryStore, RedisStore
     from tests.support import flags as fl
 
     class CountingSink:
@@ -61,6 +67,8 @@ def _measure(units: int, bound: int | None = None, end: bool = False) -> dict[st
     options: dict[str, Any] = {}
     if bound is not None:
         options["store"] = InMemoryStore(max_entries=bound)
+    if redis_url is not None:
+        options["store"] = RedisStore(redis_url, key_prefix=f"bench-memory-{uuid.uuid4().hex}:")
     provider = FeatBitProvider.offline(
         path,
         policy=UnitPolicy([Experiment(flag_key, "conversation")]),
@@ -87,7 +95,8 @@ def _measure(units: int, bound: int | None = None, end: bool = False) -> dict[st
         conversation(n)
     gc.collect()
     after = _rss()
-    held = len(provider.store) if hasattr(provider.store, "__len__") else units
+    served = provider.resolver.ledger.recovery.served  # type: ignore[union-attr]
+    held = len(served) if redis_url is not None and served is not None else len(provider.store)  # type: ignore[arg-type]
     api.clear_providers()
     return {"before": before, "after": after, "held": held, "events": sink.events}
 
@@ -115,9 +124,15 @@ def _child(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def run() -> list[Row]:
+    from tests.support.redis_server import ThrowawayRedis
+
     rows: list[Row] = []
     for name, options in _SCENARIOS:
-        result = _child(options)
+        if name == _REDIS_SCENARIO:
+            with ThrowawayRedis() as server:
+                result = _child({**options, "redis_url": server.url})
+        else:
+            result = _child(options)
         grown = result["after"] - result["before"]
         held = result["held"]
         mib = f"RSS {result['before'] / 2**20:.0f} -> {result['after'] / 2**20:.0f} MiB"

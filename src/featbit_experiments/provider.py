@@ -30,7 +30,7 @@ from .bootstrap import read_bootstrap
 from .continuity import AssignmentLedger, AssignmentStore, InMemoryStore
 from .continuity.variants import ServedVariants
 from .errors import BootstrapError
-from .exposures import ExposureRecorder, SeenKeys
+from .exposures import DEFAULT_MAX_UNITS, ExposureRecorder, SeenKeys
 from .guardrails import EventFanout, EventSink, LoggingSink
 from .insights import BoundedEventProcessor
 from .log_redaction import redact_sdk_logs
@@ -121,6 +121,7 @@ class FeatBitProvider(AbstractProvider):
             privacy=self.privacy,
             shared=exposure_keys,
             ttl_seconds=getattr(self.store, "ttl_seconds", None),
+            max_units=getattr(self.store, "max_entries", DEFAULT_MAX_UNITS),
         )
         self.outcomes = OutcomeRecorder(
             self.events,

@@ -1,14 +1,11 @@
 """The embedded assignment store: a bounded, thread-safe map in this process.
 
-Units are kept per unit name in least-recently-seen order. A unit idle longer than its unit's
-TTL is forgotten when it is next looked at, and a periodic sweep on the upkeep thread (see
-``upkeep``) drops idle units from the old end without waiting for traffic; when the store holds
-more than ``max_entries`` assignments, the least recently seen units are evicted whole. So
-memory stays bounded however many distinct conversations pass through, and follows them down.
-
-Memory per unit is what the bound multiplies, so a unit's first assignment is its record
-(:class:`_Held`, a :class:`LedgerEntry` with three more slots) and a dict is made only for a
-second experiment; units are keyed by their ID string alone, in one ordered map per unit name.
+A unit idle longer than its unit's TTL is forgotten when it is next looked at, and a periodic
+sweep on the upkeep thread (see ``upkeep``) drops idle units without waiting for traffic; when
+the store holds more than ``max_entries`` assignments, the least recently seen units are evicted
+whole (approximately: see ``_unit_table`` for the layout and the clock order that keep a held
+unit small). So memory stays bounded however many distinct conversations pass through, and
+follows them down.
 
 Every operation takes one short lock and never blocks on I/O, so it is safe to call from threads
 and from asyncio code alike. It is not shared between processes: use a remote store for that.
@@ -19,11 +16,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 
 from ..errors import ConfigurationError
 from ..upkeep import UPKEEP
+from ._unit_table import Held, RunRef, UnitTable
 from .store import FALLBACK_TTL_SECONDS, LedgerEntry, LedgerKey, unit_ttls
 
 #: Default bound on the number of assignments held (all units and experiments together).
@@ -32,33 +29,8 @@ DEFAULT_MAX_ENTRIES = 100_000
 #: Default seconds between two sweeps of idle units.
 DEFAULT_SWEEP_INTERVAL = 60.0
 
-#: Most units dropped per lock hold while sweeping, so evaluations never wait long.
+#: Most units looked at per lock hold while sweeping, so evaluations never wait long.
 _SWEEP_CHUNK = 1_000
-
-_RunRef = tuple[str, str]
-
-
-class _Held(LedgerEntry):
-    """A unit's first assignment, which is also the unit's record: its run, any further
-    runs' entries, and when the unit was last seen in any of them."""
-
-    __slots__ = ("more", "run", "seen")
-
-    def __init__(self, run: _RunRef, entry: LedgerEntry) -> None:
-        super().__init__(
-            entry.variation_id, entry.unit, entry.assigned_at, entry.last_seen, entry.flag_version
-        )
-        self.run = run
-        self.more: dict[_RunRef, LedgerEntry] | None = None
-        self.seen = entry.last_seen
-
-    def __len__(self) -> int:
-        return 1 + (len(self.more) if self.more else 0)
-
-    def get(self, run: _RunRef) -> LedgerEntry | None:
-        if self.run == run:
-            return self
-        return None if self.more is None else self.more.get(run)
 
 
 class InMemoryStore:
@@ -90,9 +62,9 @@ class InMemoryStore:
         self.ttl_seconds = unit_ttls(ttl_seconds)
         self._clock = clock
         self._lock = threading.Lock()
-        self._units: dict[str, OrderedDict[str, _Held]] = {}
-        self._markers: dict[_RunRef, str] = {}
-        self._runs: dict[_RunRef, _RunRef] = {}
+        self._units: dict[str, UnitTable] = {}
+        self._markers: dict[RunRef, str] = {}
+        self._runs: dict[RunRef, RunRef] = {}
         self._size = 0
         self._sweep = UPKEEP.every(sweep_interval, self.purge_expired) if sweep_interval else None
 
@@ -112,7 +84,7 @@ class InMemoryStore:
             if entry is None:
                 return None
             entry.last_seen = held.seen = now
-            self._units[key.unit].move_to_end(key.unit_id)
+            held.recent = True
             return entry
 
     def claim(self, key: LedgerKey, entry: LedgerEntry) -> tuple[LedgerEntry, bool]:
@@ -122,7 +94,7 @@ class InMemoryStore:
             held = self._live(key.unit, key.unit_id, now)
             if held is None:
                 return self._add_unit(key, run, entry, now), True
-            self._seen(key, held, now)
+            held.seen, held.recent = now, True
             existing = held.get(run)
             if existing is not None:
                 existing.last_seen = now
@@ -138,7 +110,7 @@ class InMemoryStore:
             if held is None:
                 self._add_unit(key, run, entry, now)
                 return None
-            self._seen(key, held, now)
+            held.seen, held.recent = now, True
             previous = held.get(run)
             if previous is None:
                 self._add_run(held, run, entry)
@@ -161,8 +133,8 @@ class InMemoryStore:
 
     def end_unit(self, unit: str, unit_id: str) -> bool:
         with self._lock:
-            units = self._units.get(unit)
-            held = None if units is None else units.pop(unit_id, None)
+            table = self._units.get(unit)
+            held = None if table is None else table.pop(unit_id)
             if held is None:
                 return False
             self._size -= len(held)
@@ -183,81 +155,60 @@ class InMemoryStore:
 
     def purge_expired(self) -> int:
         """Forget every unit idle past its TTL; returns how many assignments were dropped.
-        Units are in least-recently-seen order, so only expired ones are looked at."""
+        Looks at every unit once, a chunk per lock hold (the upkeep thread calls this)."""
         dropped = 0
-        for unit in list(self._units):
-            ttl = self.ttl_seconds.get(unit, FALLBACK_TTL_SECONDS)
-            while True:
+        for unit, table in list(self._units.items()):
+            idle_before = self._clock() - self.ttl_seconds.get(unit, FALLBACK_TTL_SECONDS)
+            remaining = len(table.order)
+            while remaining > 0:
                 with self._lock:
-                    chunk = self._drop_idle(unit, self._clock() - ttl)
+                    chunk, looked = table.sweep(idle_before, min(remaining, _SWEEP_CHUNK))
+                    self._size -= chunk
                 dropped += chunk
-                if chunk < _SWEEP_CHUNK:
-                    break
+                remaining = remaining - looked if looked else 0
         return dropped
 
     # -- internals (called with the lock held) ------------------------------------------
 
-    def _drop_idle(self, unit: str, seen_before: float) -> int:
-        units = self._units.get(unit)
-        dropped = 0
-        for _ in range(_SWEEP_CHUNK):
-            if not units:
-                break
-            unit_id, held = next(iter(units.items()))
-            if held.seen >= seen_before:
-                break
-            del units[unit_id]
-            dropped += len(held)
-        self._size -= dropped
-        return dropped
-
-    def _live(self, unit: str, unit_id: str, now: float) -> _Held | None:
-        units = self._units.get(unit)
-        held = None if units is None else units.get(unit_id)
+    def _live(self, unit: str, unit_id: str, now: float) -> Held | None:
+        table = self._units.get(unit)
+        held = None if table is None else table.by_id.get(unit_id)
         if held is not None and now - held.seen > self.ttl_seconds.get(unit, FALLBACK_TTL_SECONDS):
-            del units[unit_id]  # type: ignore[union-attr]
+            table.pop(unit_id)  # type: ignore[union-attr]
             self._size -= len(held)
             return None
         return held
 
-    def _seen(self, key: LedgerKey, held: _Held, now: float) -> None:
-        held.seen = now
-        self._units[key.unit].move_to_end(key.unit_id)
-
-    def _add_unit(self, key: LedgerKey, run: _RunRef, entry: LedgerEntry, now: float) -> _Held:
-        held = _Held(run, entry)
-        held.seen = now
-        units = self._units.get(key.unit)
-        if units is None:
-            units = self._units[key.unit] = OrderedDict()
-        units[key.unit_id] = held
+    def _add_unit(self, key: LedgerKey, run: RunRef, entry: LedgerEntry, now: float) -> Held:
+        held = Held(run, entry, now)
+        table = self._units.get(key.unit)
+        if table is None:
+            table = self._units[key.unit] = UnitTable()
+        table.add(key.unit_id, held)
         self._size += 1
         self._evict_beyond_bound()
         return held
 
-    def _add_run(self, held: _Held, run: _RunRef, entry: LedgerEntry) -> None:
-        if held.more is None:
-            held.more = {}
-        held.more[run] = entry
+    def _add_run(self, held: Held, run: RunRef, entry: LedgerEntry) -> None:
+        held.add(run, entry)
         self._size += 1
         self._evict_beyond_bound()
 
-    def _run_ref(self, key: LedgerKey) -> _RunRef:
+    def _run_ref(self, key: LedgerKey) -> RunRef:
         """One shared (experiment key, run id) tuple per run, rather than one per unit."""
         run = (key.experiment_key, key.run_id)
         return self._runs.setdefault(run, run)
 
     def _evict_beyond_bound(self) -> None:
-        """Evict the least recently seen units (across unit names) down to the bound."""
+        """Evict down to the bound, from the unit name whose oldest unit was seen longest ago."""
         while self._size > self.max_entries:
-            oldest: OrderedDict[str, _Held] | None = None
+            oldest: UnitTable | None = None
             oldest_seen = 0.0
-            for units in self._units.values():
-                if units:
-                    seen = next(iter(units.values())).seen
-                    if oldest is None or seen < oldest_seen:
-                        oldest, oldest_seen = units, seen
-            if oldest is None:
+            for table in self._units.values():
+                seen = table.oldest_seen()
+                if seen is not None and (oldest is None or seen < oldest_seen):
+                    oldest, oldest_seen = table, seen
+            held = None if oldest is None else oldest.evict()
+            if held is None:
                 return
-            _, held = oldest.popitem(last=False)
             self._size -= len(held)
