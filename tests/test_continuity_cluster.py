@@ -143,7 +143,10 @@ def test_a_master_failing_over_under_load_reaches_no_caller_and_keeps_every_vari
     }
     assert sink.guardrails("store_unavailable")
     assert sink.guardrails("ledger_lost") == []  # the replica had the data
-    assert all(evaluate(provider, c).reason == Reason.CACHED for c in CONVERSATIONS)
+    # Once the client has the new topology, every conversation is served from the ledger.
+    assert wait_until(
+        lambda: all(evaluate(provider, c).reason == Reason.CACHED for c in CONVERSATIONS)
+    )
 
 
 def test_a_graceful_failover_is_invisible_to_the_ledger(
