@@ -276,9 +276,8 @@ class ThrottledGuardrail:
         with self._lock:
             if not self.active:
                 return None
-            self.active = False
-            self._next_report = 0.0
-            suppressed, self._suppressed = self._suppressed, 0
+            self.active = False  # the interval runs on: a store flapping (a cluster with one
+            suppressed, self._suppressed = self._suppressed, 0  # node down) is one record each
         return suppressed
 
 

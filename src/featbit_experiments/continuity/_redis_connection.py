@@ -22,6 +22,8 @@ from __future__ import annotations
 import ssl
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import redis
@@ -35,15 +37,28 @@ class BreakerOpen(redis.RedisError):
 
 
 class RoundTrips:
-    """A thread-safe count of requests sent, shared by a store's connections."""
+    """A thread-safe count of the ledger's requests, shared by a store's connections
+    (administration, such as the durability check, is left out with :meth:`uncounted`)."""
 
     def __init__(self) -> None:
         self.value = 0
         self._lock = threading.Lock()
+        self._caller = threading.local()
 
     def add(self) -> None:
+        if getattr(self._caller, "uncounted", False):
+            return
         with self._lock:
             self.value += 1
+
+    @contextmanager
+    def uncounted(self) -> Iterator[None]:
+        """Requests this thread sends meanwhile are not the ledger's."""
+        self._caller.uncounted = True
+        try:
+            yield
+        finally:
+            self._caller.uncounted = False
 
 
 def bounded_connection_class(

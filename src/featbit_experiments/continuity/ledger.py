@@ -120,7 +120,8 @@ class AssignmentLedger:
         return None if recalled is None else recalled.variation_id
 
     def close(self) -> None:
-        """Stop this ledger's upkeep (the store is closed by its owner)."""
+        """Stop this ledger's upkeep and record pending ``ledger_lost`` counts (the store is
+        closed by its owner). For ``FeatBitProvider.shutdown``."""
         self.recovery.close()
 
     # -- rollback modes -----------------------------------------------------------------

@@ -108,8 +108,10 @@ class Recovery:
         return self._losses.totals()
 
     def close(self) -> None:
+        """Stop the upkeep tasks and record the loss counts not recorded yet."""
         for task in self._tasks:
             task.cancel()
+        self._losses.flush(force=True)
 
     # -- what this instance served --------------------------------------------------------
 

@@ -156,7 +156,8 @@ class RedisStore:
 
     @property
     def round_trips(self) -> int:
-        """Requests sent to Redis so far (every command, script call and handshake)."""
+        """Requests the ledger sent to Redis so far (every command, script call and handshake;
+        not the start-up durability check)."""
         return self._round_trips.value
 
     @property
@@ -219,7 +220,8 @@ class RedisStore:
 
     def durability_problems(self) -> list[str]:
         """What could make this Redis lose ledger entries (see ``durability``)."""
-        return redis_durability_problems(self._redis)
+        with self._round_trips.uncounted():
+            return redis_durability_problems(self._redis)
 
     # -- keys and markers ---------------------------------------------------------------
 
