@@ -22,13 +22,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeAlias, runtime_checkable
+from typing import Any, TypeAlias
 
 from . import event_schema as schema
 from .assignment import Assignment
 from .continuity.store import FALLBACK_TTL_SECONDS, unit_ttls
 from .guardrails import EventFanout, Guardrail, utc_now
 from .privacy import Privacy
+from .seen_keys import RedisSeenKeys, SeenKeys
 from .unit_memory import UnitMemory
 from .upkeep import UPKEEP
 
@@ -40,43 +41,7 @@ DEFAULT_MAX_UNITS = 100_000
 DEFAULT_SWEEP_INTERVAL = 60.0
 _SEPARATOR = "\x1f"  # cannot occur in a valid unit ID or experiment key
 
-
-@runtime_checkable
-class SeenKeys(Protocol):
-    """A set-if-absent store shared by several processes, for cross-instance deduplication.
-
-    ``first_time(key)`` records ``key`` and returns True only for the first caller ever (or
-    within the store's retention); it may raise when the store is unreachable, in which case
-    the exposure is sent anyway (a duplicate is recoverable, a lost exposure is not).
-    """
-
-    def first_time(self, key: str) -> bool: ...
-
-
-class RedisSeenKeys:
-    """:class:`SeenKeys` on a Redis server shared by every instance (``SET key 1 NX PX ttl``).
-
-    Args:
-        client: A ``redis.Redis`` client (give it a short ``socket_timeout``: an exposure
-            that has not been seen locally waits for one round trip).
-        key_prefix: Prepended to every key; one per environment.
-        ttl_seconds: How long a key is remembered; after that a unit seen again gets one more
-            exposure, which analysis removes by the same key.
-    """
-
-    def __init__(
-        self,
-        client: Any,
-        *,
-        key_prefix: str = "featbit-experiments:exposure:",
-        ttl_seconds: float = 30 * 24 * 3600.0,
-    ) -> None:
-        self._client = client
-        self._prefix = key_prefix
-        self._ttl_ms = int(ttl_seconds * 1000)
-
-    def first_time(self, key: str) -> bool:
-        return bool(self._client.set(self._prefix + key, b"1", nx=True, px=self._ttl_ms))
+__all__ = ["ExposureRecorder", "RecordedVariant", "RedisSeenKeys", "SeenKeys", "exposure_record"]
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Redis connections for the assignment store, each step bounded by its own timeout.
+"""The assignment store's Redis client and connections, each step bounded by its own timeout.
 
 redis-py bounds the TCP connect by ``socket_connect_timeout`` and each read by
 ``socket_timeout``, but a TLS handshake waits ``socket_timeout`` per read on top of the connect,
@@ -13,12 +13,15 @@ The connection class built here:
   breaker's probe), so callers already on their way fail at once too;
 * counts every request it sends (one per round trip).
 
-Commands are still bounded by ``socket_timeout`` per read, as redis-py does. Private: this
-module imports ``redis`` and is only loaded when a ``RedisStore`` is created.
+Commands are still bounded by ``socket_timeout`` per read, as redis-py does. :func:`store_client`
+builds the client (plain or cluster) on this class, without retries (the store's breaker
+decides) or ``CLIENT SETINFO``. Private: this module imports ``redis`` and is only loaded when a
+``RedisStore`` is created.
 """
 
 from __future__ import annotations
 
+import inspect
 import ssl
 import threading
 import time
@@ -27,9 +30,58 @@ from contextlib import contextmanager
 from typing import Any
 
 import redis
-from redis.connection import Connection
+from redis.backoff import NoBackoff
+from redis.connection import AbstractConnection, Connection, parse_url
+from redis.retry import Retry
 
 from .breaker import CircuitBreaker
+
+#: What a failed call raises (RedisClusterException is not a RedisError).
+ERRORS: tuple[type[BaseException], ...] = (
+    redis.RedisError,
+    redis.exceptions.RedisClusterException,
+    OSError,
+)
+
+
+def store_client(
+    url: str,
+    *,
+    cluster: bool,
+    socket_timeout: float,
+    connect_timeout: float,
+    breaker: CircuitBreaker,
+    round_trips: RoundTrips,
+    options: dict[str, Any],
+) -> Any:
+    """A ``redis.Redis`` (or ``RedisCluster``) for one store: bounded connections, no retries
+    (the breaker decides), no ``CLIENT SETINFO`` round trips."""
+    base = parse_url(url).get("connection_class", redis.Connection)  # type: ignore[no-untyped-call]
+    connection_class = bounded_connection_class(
+        base, connect_timeout=connect_timeout, breaker=breaker, round_trips=round_trips
+    )
+    settings: dict[str, Any] = {
+        "connection_class": connection_class,
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": connect_timeout,
+        **_without_client_setinfo(),
+        **options,
+    }
+    if cluster:
+        from redis.cluster import RedisCluster
+
+        return RedisCluster.from_url(url, retry=Retry(NoBackoff(), 0), **settings)
+    pool = redis.ConnectionPool.from_url(url, retry=Retry(NoBackoff(), 0), **settings)
+    pool.connection_class.prepare(pool.connection_kwargs)
+    return redis.Redis(connection_pool=pool)
+
+
+def _without_client_setinfo() -> dict[str, Any]:
+    """Options that stop redis-py sending ``CLIENT SETINFO`` on every new connection (two more
+    round trips before the first command, each waiting ``socket_timeout`` on a stalled server)."""
+    if "driver_info" in inspect.signature(AbstractConnection.__init__).parameters:
+        return {"driver_info": None}
+    return {"lib_name": None, "lib_version": None}
 
 
 class BreakerOpen(redis.RedisError):

@@ -13,7 +13,8 @@
   served; if the flag no longer has it, or nothing is known, the caller gets the default with
   a ``fallback_used`` guardrail.
 * The unit an experiment run was started with is recorded; evaluating it under another unit is
-  refused with a ``unit_changed`` guardrail until the experiment gets a new run id or key.
+  refused with a ``unit_changed`` guardrail until the experiment gets a new run id or key
+  (``run_units``).
 * A store that fails never breaks an evaluation, and a store that lost what it held never moves
   a unit silently: see ``recovery`` (``store_unavailable``, ``ledger_lost``, ``ledger_at_risk``).
 """
@@ -35,6 +36,7 @@ from ..resolver import LEDGER_REASON, Served, error_result
 from ..units import UnitKey
 from ._deferred import DeferredEvaluator
 from .recovery import Recovery, unit_attributes
+from .run_units import RunUnits
 from .store import AssignmentStore, LedgerEntry, LedgerKey, StoreUnavailable
 
 logger = logging.getLogger("featbit_experiments")
@@ -72,8 +74,8 @@ class AssignmentLedger:
         self._evaluate = evaluate
         self._events = events
         self._deferred = DeferredEvaluator.for_client(client) if store.is_remote else None
-        self._units_on_record: dict[tuple[str, str], str] = {}
         self.recovery = Recovery(store, events, outage_report_interval)
+        self._runs = RunUnits(store, events, self.recovery)
 
     # -- public -------------------------------------------------------------------------
 
@@ -83,7 +85,7 @@ class AssignmentLedger:
         """The variation for one experiment unit; never raises."""
         experiment = declaration.experiment
         key = LedgerKey(experiment.experiment_key, experiment.run_id, unit_key.unit, unit_key.value)
-        refusal = self._unit_refusal(key, view)
+        refusal = self._runs.refusal(key, view)
         if refusal is not None:
             return refusal
         if experiment.rollback is RollbackMode.CONTAIN:
@@ -101,23 +103,6 @@ class AssignmentLedger:
             return False
         self.recovery.answered()
         return ended
-
-    def variation_of(self, experiment: Experiment, unit_id: str) -> str | None:
-        """The variation the ledger holds for a unit (one round trip with a remote store, which
-        also marks the unit seen), else what this instance served it; None when neither knows
-        or the store is unavailable (a ``store_unavailable`` guardrail)."""
-        key = LedgerKey(experiment.experiment_key, experiment.run_id, experiment.unit, unit_id)
-        try:
-            entry = self.store.touch(key)
-        except StoreUnavailable as error:
-            self.recovery.unavailable(error, experimentKey=key.experiment_key, unitId=unit_id)
-            entry = None
-        else:
-            self.recovery.answered()
-        if entry is not None:
-            return entry.variation_id
-        recalled = self.recovery.served.recall(key) if self.recovery.served is not None else None
-        return None if recalled is None else recalled.variation_id
 
     def close(self) -> None:
         """Stop this ledger's upkeep and record pending ``ledger_lost`` counts (the store is
@@ -269,31 +254,6 @@ class AssignmentLedger:
         except Exception as error:
             logger.exception("FeatBit evaluation of %r failed", view.key)
             return error_result(None, ErrorCode.GENERAL, f"FeatBit evaluation failed: {error}")
-
-    # -- unit change detection ------------------------------------------------------------
-
-    def _unit_refusal(self, key: LedgerKey, view: FlagView) -> FlagResolutionDetails[Any] | None:
-        run = (key.experiment_key, key.run_id)
-        on_record = self._units_on_record.get(run)
-        if on_record is None:
-            try:
-                on_record = self.store.record_unit(key.experiment_key, key.run_id, key.unit)
-            except StoreUnavailable as error:
-                self.recovery.unavailable(error, **unit_attributes(view, key))
-                return None  # checked again on the next evaluation
-            self._units_on_record[run] = on_record
-        if on_record == key.unit:
-            return None
-        run_text = f" run {key.run_id!r}" if key.run_id else ""
-        message = (
-            f"experiment {key.experiment_key!r}{run_text} was started with unit {on_record!r} "
-            f"and is now declared with unit {key.unit!r}; changing the unit is a new experiment: "
-            "give it a new run_id or experiment key (evaluations are refused until then)"
-        )
-        self._events.guardrail(
-            Guardrail.UNIT_CHANGED, message, recordedUnit=on_record, **unit_attributes(view, key)
-        )
-        return error_result(None, ErrorCode.GENERAL, message)
 
 
 def _entry(key: LedgerKey, served: Served, view: FlagView) -> LedgerEntry:

@@ -26,7 +26,6 @@ created.
 
 from __future__ import annotations
 
-import inspect
 import threading
 import time
 import uuid
@@ -99,11 +98,6 @@ class RedisStore:
         **connection_options: Any,
     ) -> None:
         try:
-            import redis
-            from redis.backoff import NoBackoff
-            from redis.connection import parse_url
-            from redis.retry import Retry
-
             from . import _redis_connection as connection
         except ImportError as error:  # pragma: no cover - depends on the installed extras
             raise ConfigurationError(
@@ -115,34 +109,18 @@ class RedisStore:
         self.ttl_seconds = unit_ttls(ttl_seconds)
         self._clock = clock
         self._breaker = CircuitBreaker(failure_threshold, retry_interval)
-        self._errors: tuple[type[BaseException], ...] = (
-            redis.RedisError,
-            redis.exceptions.RedisClusterException,  # not a RedisError
-            OSError,
-        )
+        self._errors = connection.ERRORS
         self._breaker_open = connection.BreakerOpen
         self._round_trips = connection.RoundTrips()
-        base = parse_url(url).get("connection_class", redis.Connection)  # type: ignore[no-untyped-call]
-        options: dict[str, Any] = {
-            "connection_class": connection.bounded_connection_class(
-                base,
-                connect_timeout=connect_timeout,
-                breaker=self._breaker,
-                round_trips=self._round_trips,
-            ),
-            "socket_timeout": socket_timeout,
-            "socket_connect_timeout": connect_timeout,
-            **_without_client_setinfo(),
-            **connection_options,
-        }
-        if cluster:
-            from redis.cluster import RedisCluster
-
-            self._redis: Any = RedisCluster.from_url(url, retry=Retry(NoBackoff(), 0), **options)
-        else:
-            pool = redis.ConnectionPool.from_url(url, retry=Retry(NoBackoff(), 0), **options)
-            pool.connection_class.prepare(pool.connection_kwargs)
-            self._redis = redis.Redis(connection_pool=pool)
+        self._redis: Any = connection.store_client(
+            url,
+            cluster=cluster,
+            socket_timeout=socket_timeout,
+            connect_timeout=connect_timeout,
+            breaker=self._breaker,
+            round_trips=self._round_trips,
+            options=connection_options,
+        )
         self._touch = self._redis.register_script(scripts.TOUCH)
         self._claim = self._redis.register_script(scripts.CLAIM)
         self._replace = self._redis.register_script(scripts.REPLACE)
@@ -276,13 +254,3 @@ class RedisStore:
             raise StoreUnavailable(f"Redis unavailable: {type(error).__name__}: {error}") from error
         self._breaker.succeeded(probe=probe)
         return result
-
-
-def _without_client_setinfo() -> dict[str, Any]:
-    """Options that stop redis-py sending ``CLIENT SETINFO`` on every new connection (two more
-    round trips before the first command, each waiting ``socket_timeout`` on a stalled server)."""
-    from redis.connection import AbstractConnection
-
-    if "driver_info" in inspect.signature(AbstractConnection.__init__).parameters:
-        return {"driver_info": None}
-    return {"lib_name": None, "lib_version": None}

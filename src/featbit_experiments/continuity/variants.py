@@ -16,6 +16,7 @@ from ..exposures import ExposureRecorder, RecordedVariant
 from ..flag_view import FlagView
 from ..policy import Experiment
 from .ledger import AssignmentLedger
+from .store import LedgerKey, StoreUnavailable
 
 
 class ServedVariants:
@@ -42,10 +43,31 @@ class ServedVariants:
         known = self._exposures.variant_for(experiment.experiment_key, experiment.run_id, unit_id)
         if known is not None or self._ledger is None:
             return known
-        variation_id = self._ledger.variation_of(experiment, unit_id)
+        variation_id = self._ledger_variation(self._ledger, experiment, unit_id)
         view = self._view(experiment.flag_key)
         if variation_id is None or view is None:
             return None
         return RecordedVariant(
             view.variant_name(variation_id, experiment.variant_names), variation_id
         )
+
+    @staticmethod
+    def _ledger_variation(
+        ledger: AssignmentLedger, experiment: Experiment, unit_id: str
+    ) -> str | None:
+        """The ledger's variation for the unit (one round trip with a remote store, which also
+        marks the unit seen), else what this instance served it; None when neither knows or
+        the store is unavailable (then a ``store_unavailable`` guardrail)."""
+        key = LedgerKey(experiment.experiment_key, experiment.run_id, experiment.unit, unit_id)
+        try:
+            entry = ledger.store.touch(key)
+        except StoreUnavailable as error:
+            ledger.recovery.unavailable(error, experimentKey=key.experiment_key, unitId=unit_id)
+            entry = None
+        else:
+            ledger.recovery.answered()
+        if entry is not None:
+            return entry.variation_id
+        served = ledger.recovery.served
+        recalled = served.recall(key) if served is not None else None
+        return None if recalled is None else recalled.variation_id
