@@ -157,6 +157,11 @@ class ExposureRecorder:
                 if run.unit == unit:
                     run.units.pop(unit_id)
 
+    def close(self) -> None:
+        """Stop the periodic expiry (for ``FeatBitProvider.shutdown``)."""
+        if self._sweep is not None:
+            self._sweep.cancel()
+
     def forget(self) -> None:
         """Drop everything remembered (tests; a new run on the same process)."""
         with self._lock:
