@@ -15,9 +15,11 @@ they wait on the network.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import itertools
 import tempfile
+import threading
 import time
 import tracemalloc
 import uuid
@@ -34,9 +36,16 @@ from openfeature.provider import AbstractProvider, Metadata
 
 from benchmarks._report import Row, print_rows
 from featbit_experiments import Experiment, FeatBitProvider, RollbackMode, UnitPolicy
-from featbit_experiments.continuity import InMemoryStore, LedgerEntry, LedgerKey, RedisStore
+from featbit_experiments.continuity import (
+    InMemoryStore,
+    LedgerEntry,
+    LedgerKey,
+    RedisStore,
+    StoreUnavailable,
+)
 from tests.support import flags as fl
 from tests.support.featbit_server import FeatBitTestServer
+from tests.support.hanging_server import HangingServer
 from tests.support.redis_server import ThrowawayRedis
 
 FLAG = "reply-style"
@@ -347,6 +356,60 @@ def _async_rows() -> list[Row]:
     return rows
 
 
+# -- a stalled Redis: every call bounded ------------------------------------------------------
+
+
+def _stalled_calls(scheme: str, threads: int = 16, calls: int = 20) -> tuple[float, float, int]:
+    """Against a server that accepts and never answers: (longest single call, longest call
+    among ``threads`` threads making ``calls`` calls each, calls that reached the network)."""
+    options: dict[str, Any] = {"ssl_cert_reqs": "none"} if scheme == "rediss" else {}
+    key = LedgerKey(FLAG, "", "conversation", "c-1")
+
+    def timed(store: RedisStore) -> float:
+        started = time.perf_counter()
+        with contextlib.suppress(StoreUnavailable):
+            store.touch(key)
+        return time.perf_counter() - started
+
+    with HangingServer() as server:
+        single = RedisStore(server.url(scheme), **options)
+        longest_single = max(timed(single) for _ in range(3))
+        single.close()
+        store = RedisStore(server.url(scheme), **options)
+        longest: list[float] = []
+        barrier = threading.Barrier(threads)
+
+        def work() -> None:
+            barrier.wait()
+            longest.append(max(timed(store) for _ in range(calls)))
+
+        workers = [threading.Thread(target=work) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        store.close()
+        time.sleep(0.1)  # let the server's accept loop catch up before counting
+        return longest_single, max(longest), server.accepted - 3
+
+
+def _stall_rows() -> list[Row]:
+    rows: list[Row] = []
+    for scheme in ("redis", "rediss"):
+        single, concurrent, reached = _stalled_calls(scheme)
+        rows.append(
+            Row(
+                name=f"stalled Redis ({scheme}://), 16 threads x 20 calls: longest call",
+                value=concurrent * 1e3,
+                unit="ms",
+                target="< 200 ms (2x socket_timeout)",
+                note=f"socket_timeout = connect_timeout = 100 ms; longest single call "
+                f"{single * 1e3:.0f} ms; {reached} of 320 calls opened a connection",
+            )
+        )
+    return rows
+
+
 # -- memory ----------------------------------------------------------------------------------
 
 
@@ -379,7 +442,7 @@ def _memory_rows(units: int = 1_000_000, bound: int = 100_000) -> list[Row]:
 
 
 def run() -> list[Row]:
-    return _ledger_hit_rows() + _redis_rows() + _async_rows() + _memory_rows()
+    return _ledger_hit_rows() + _redis_rows() + _async_rows() + _stall_rows() + _memory_rows()
 
 
 if __name__ == "__main__":

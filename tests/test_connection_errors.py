@@ -190,3 +190,17 @@ def test_a_message_passes_once_then_again_after_the_interval_with_its_count() ->
 def test_distinct_messages_each_pass() -> None:
     collapse = RepeatedRecordFilter(interval=60, clock=lambda: 0.0)
     assert collapse.filter(record("refused")) and collapse.filter(record("timed out"))
+
+
+def test_the_sdks_info_lines_are_never_collapsed() -> None:
+    """Only repeated warnings and errors are failures worth collapsing; an application that
+    turned fbclient's per-evaluation INFO line on gets every one."""
+    from featbit_experiments.sdk_logs import RepeatedRecordFilter
+
+    collapse = RepeatedRecordFilter(interval=60.0, clock=lambda: 0.0)
+
+    def record(level: int) -> logging.LogRecord:
+        return logging.LogRecord("fbclient.utils", level, __file__, 1, "same line", None, None)
+
+    assert [collapse.filter(record(logging.INFO)) for _ in range(3)] == [True, True, True]
+    assert [collapse.filter(record(logging.WARNING)) for _ in range(3)] == [True, False, False]

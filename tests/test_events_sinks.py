@@ -7,7 +7,9 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
-from featbit_experiments import JsonLinesSink
+import pytest
+
+from featbit_experiments import JsonLinesSink, SinkCounts, SinkFailed
 
 
 def lines_of(path: Path) -> list[dict[str, object]]:
@@ -79,14 +81,16 @@ def test_concurrent_writers_never_interleave_lines(tmp_path: Path) -> None:
         assert [e["n"] for e in events if e["worker"] == worker] == list(range(500))
 
 
-def test_a_closed_sink_drops_events_without_raising(tmp_path: Path) -> None:
+def test_a_closed_sink_counts_every_later_event_as_failed(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     sink = JsonLinesSink(path)
     sink.emit({"n": 1})
     sink.close()
-    sink.emit({"n": 2})
+    with pytest.raises(SinkFailed):
+        sink.emit({"n": 2})
     sink.close()
     assert lines_of(path) == [{"n": 1}]
+    assert sink.counts() == SinkCounts(accepted=2, written=1, failed=1, buffered=0)
 
 
 def test_the_directory_is_created_when_missing(tmp_path: Path) -> None:

@@ -65,7 +65,7 @@ def test_an_undeclared_unknown_flag_is_no_guardrail(
 def test_the_next_report_after_the_interval_counts_the_evaluations_in_between(
     make_provider, of_client, sink: InMemorySink, monkeypatch
 ) -> None:
-    import featbit_experiments.guardrails as guardrails_module
+    import featbit_experiments.guardrail_throttles as guardrails_module
     from featbit_experiments.resolver import MISSING_FLAG_REPORT_INTERVAL
 
     now = [1000.0]  # the guardrail module's clock only; fbclient's threads keep the real one

@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from featbit_experiments.continuity import LedgerEntry, LedgerKey, RedisStore, StoreUnavailable
+from featbit_experiments.continuity.redis_store import shard_of
 from tests.support.redis_server import ThrowawayRedis, delete_prefix, free_port
 
 StoreFactory = Callable[..., RedisStore]
@@ -55,7 +56,7 @@ def entry(variation_id: str, at: float = 1_700_000_000.25) -> LedgerEntry:
 
 
 def unit_hash(prefix: str, unit_id: str, unit: str = "conversation") -> str:
-    return f"{prefix}{{{unit}:{unit_id}}}"
+    return f"{prefix}{{{shard_of(unit, unit_id)}}}{unit}:{unit_id}"
 
 
 def test_first_claim_wins_and_later_claims_get_the_first_entry(make_store: StoreFactory) -> None:
@@ -203,7 +204,10 @@ def test_keys_live_under_the_prefix(
     store.claim(key("c-1"), entry("a"))
     store.record_unit("exp", "run-1", "conversation")
     keys = sorted(k.decode() for k in raw.scan_iter(match=f"{prefix}*"))
-    assert keys == [f"{prefix}unit-of:exp:run-1", unit_hash(prefix, "c-1")]
+    shard = shard_of("conversation", "c-1")
+    assert keys == sorted(
+        [f"{prefix}unit-of:exp:run-1", unit_hash(prefix, "c-1"), f"{prefix}{{{shard}}}ledger"]
+    )
 
 
 def test_an_unreachable_redis_raises_only_store_unavailable() -> None:

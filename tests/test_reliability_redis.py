@@ -1,7 +1,8 @@
 """Redis stalled, slowed, stopped and restarted while threads and asyncio tasks evaluate an
 experiment through providers sharing a RedisStore: no evaluation fails, the outage is recorded
-as ``store_unavailable``, conversations whose assignments survived get them back, and after an
-empty restart each conversation is claimed again once, by whichever instance comes first.
+as ``store_unavailable``, an instance keeps serving each conversation what it served it before,
+and after an empty restart each conversation is claimed again once, with the variation the
+instances had served.
 Each test runs its own throwaway ``redis-server``."""
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ def stored_variants(server: ThrowawayRedis, provider: FeatBitProvider) -> dict[s
     try:
         held = {}
         for conversation in CONVERSATIONS:
-            fields = raw.hgetall(f"{store.key_prefix}{{conversation:{conversation}}}")
+            fields = raw.hgetall(store.unit_key("conversation", conversation))
             for name, packed in fields.items():
                 if not name.startswith(b"s:"):
                     held[conversation] = values[packed.decode().split("|", 2)[2]]
@@ -156,23 +157,33 @@ def test_stalls_a_stop_and_a_restart_under_mixed_load_reach_no_caller(
     assert sink.guardrails("store_unavailable")
 
 
-def test_conversations_get_their_variants_back_after_a_stall(
-    server: ThrowawayRedis, instance: Callable[..., FeatBitProvider], of_client: ClientFactory
+def test_during_a_stall_an_instance_keeps_serving_what_it_served_before(
+    server: ThrowawayRedis,
+    instance: Callable[..., FeatBitProvider],
+    of_client: ClientFactory,
+    sink: InMemorySink,
 ) -> None:
     rolled_out, rolled_back = instance(treatment=0.5), instance(treatment=0.0)
     assigned = {
         c: rolled_out.resolve_string_details(FLAG, "default", turn(c)).value for c in CONVERSATIONS
     }
     assert TREATMENT in assigned.values()
+    before = Tally()  # the rolled-back instance serves every conversation from the ledger once
+    with load_on([of_client(rolled_back)], before, threads=2, tasks=10):
+        assert wait_until(lambda: set(before.by_unit) == set(CONVERSATIONS))
     during = Tally()
     with load_on([of_client(rolled_back)], during) as load:
         assert wait_until(lambda: during.served > 200)
         pause_redis(server, 500)
         time.sleep(0.7)
         assert load.stop(timeout=30)
-    # While stalled, the rolled-back instance could only ask FeatBit (control for everyone).
+    # While stalled, FeatBit alone would give everyone control; the instance's memory of what
+    # it served keeps every conversation on its variant.
     assert during.exceptions == [] and during.error_codes == {}
-    assert during.units_with_several_values()
+    assert sink.guardrails("store_unavailable")
+    assert {c: values for c, values in during.by_unit.items()} == {
+        c: {assigned[c]} for c in during.by_unit
+    }
     assert wait_until(lambda: ledger_answers(rolled_back))
     after = Tally()
     load = load_on([of_client(rolled_back)], after, threads=2, tasks=10)
@@ -185,7 +196,10 @@ def test_conversations_get_their_variants_back_after_a_stall(
 
 
 def test_after_an_empty_restart_each_conversation_is_claimed_again_once(
-    server: ThrowawayRedis, instance: Callable[..., FeatBitProvider], of_client: ClientFactory
+    server: ThrowawayRedis,
+    instance: Callable[..., FeatBitProvider],
+    of_client: ClientFactory,
+    sink: InMemorySink,
 ) -> None:
     rolled_out, all_in = instance(treatment=0.5), instance(treatment=1.0)
     clients = [of_client(rolled_out), of_client(all_in)]
@@ -210,3 +224,4 @@ def test_after_an_empty_restart_each_conversation_is_claimed_again_once(
     assert {c: values for c, values in settled.by_unit.items()} == {
         c: {claimed[c]} for c in settled.by_unit
     }
+    assert sink.guardrails("ledger_lost")

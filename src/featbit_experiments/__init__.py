@@ -7,14 +7,14 @@ from .errors import BootstrapError, ConfigurationError, PolicyError
 from .exposures import ExposureRecorder, RecordedVariant, RedisSeenKeys, SeenKeys
 from .flag_builder import Condition, Flag, Rule, bootstrap_document, when
 from .flag_validation import FlagDataError, validate_flag
-from .guardrails import EventSink, Guardrail, InMemorySink, LoggingSink
+from .guardrails import EventSink, Guardrail, InMemorySink, LoggingSink, SinkFailed
 from .insights import BoundedEventProcessor, InsightCounts
 from .outcomes import OutcomeRecorder
 from .policy import Experiment, Metric, MetricDirection, RollbackMode, UnitPolicy
 from .policy_file import load_policy
 from .privacy import Privacy, PrivacyMode
 from .provider import PROVIDER_NAME, FeatBitProvider
-from .sinks import JsonLinesSink
+from .sinks import JsonLinesSink, SinkCounts
 from .telemetry import EvaluationTelemetry, GuardrailSpanEvents
 from .units import STANDARD_UNITS, StandardUnit, Unit, UnitKey
 
@@ -53,6 +53,8 @@ __all__ = [
     "RollbackMode",
     "Rule",
     "SeenKeys",
+    "SinkCounts",
+    "SinkFailed",
     "StandardUnit",
     "Unit",
     "UnitKey",

@@ -1,23 +1,39 @@
 """Guardrail events: the stable record of everything that made an evaluation or an outcome
-less trustworthy (a missing unit ID, a unit mismatch, a fallback, a store outage).
+less trustworthy (a missing unit ID, a unit mismatch, a fallback, a store outage, a lost ledger,
+a sink that lost events).
 
 Each guardrail has a stable name from :class:`Guardrail`, so analysis and alerting can count
-them. Sinks receive plain dicts; a sink that fails is logged and never breaks the caller.
+them. Sinks receive plain dicts; a sink that fails never breaks the caller, and the events it
+lost are counted and reported to the other sinks as ``sink_failed``.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Protocol, runtime_checkable
 
+from .guardrail_throttles import CountedGuardrail, ThrottledGuardrail
 from .privacy import Privacy, id_fields_of
 from .units import STANDARD_UNITS
+from .upkeep import UPKEEP, Task
+
+__all__ = [
+    "GUARDRAIL_EVENT",
+    "CountedGuardrail",
+    "EventFanout",
+    "EventSink",
+    "Guardrail",
+    "InMemorySink",
+    "LoggingSink",
+    "SinkFailed",
+    "ThrottledGuardrail",
+    "utc_now",
+]
 
 logger = logging.getLogger("featbit_experiments")
 
@@ -43,6 +59,8 @@ class Guardrail(str, Enum):
     VARIANT_SWITCHED = "variant_switched"
     PROVIDER_NOT_READY = "provider_not_ready"
     STORE_UNAVAILABLE = "store_unavailable"
+    LEDGER_LOST = "ledger_lost"
+    LEDGER_AT_RISK = "ledger_at_risk"
     SINK_FAILED = "sink_failed"
 
     def __str__(self) -> str:
@@ -51,12 +69,27 @@ class Guardrail(str, Enum):
 
 GUARDRAIL_EVENT = "experiment_guardrail"
 
+#: Default minimum seconds between two ``sink_failed`` guardrails for one sink.
+DEFAULT_SINK_FAILURE_INTERVAL = 10.0
+
 
 @runtime_checkable
 class EventSink(Protocol):
-    """Receives experiment events (guardrails, exposures, outcomes) as JSON-ready dicts."""
+    """Receives experiment events (guardrails, exposures, outcomes) as JSON-ready dicts.
+
+    A sink that cannot deliver raises: :class:`SinkFailed` saying how many events were lost (a
+    buffered sink may lose a whole batch), or any other exception for the one event.
+    """
 
     def emit(self, event: Mapping[str, Any]) -> None: ...
+
+
+class SinkFailed(Exception):
+    """A sink could not deliver ``lost`` events (counted by the sink; reported by the fanout)."""
+
+    def __init__(self, message: str, *, lost: int) -> None:
+        super().__init__(message)
+        self.lost = lost
 
 
 class InMemorySink:
@@ -101,12 +134,18 @@ class LoggingSink:
 class EventFanout:
     """Sends each event to every sink; one failing sink does not stop the others.
 
+    A sink that fails is reported to the *other* sinks and the logger as a ``sink_failed``
+    guardrail counting the events it lost, at most once per ``failure_report_interval`` per
+    sink (the counts of suppressed reports are carried by the next one, and by :meth:`flush`).
+
     Args:
         sinks: Where events go.
         privacy: Applied to every event's unit ID fields before any sink sees it, so no sink
             can receive a raw ID when hashing or omission is on.
         id_fields: The field names that hold unit IDs (see ``privacy.id_fields_of``); the
             standard units' fields by default.
+        failure_report_interval: Minimum seconds between two ``sink_failed`` guardrails for
+            one sink.
     """
 
     def __init__(
@@ -115,35 +154,67 @@ class EventFanout:
         *,
         privacy: Privacy | None = None,
         id_fields: Iterable[str] = (),
+        failure_report_interval: float = DEFAULT_SINK_FAILURE_INTERVAL,
     ) -> None:
         self._sinks = tuple(sinks)
         self._privacy = privacy if privacy is not None and not privacy.is_raw else None
         self._id_fields = frozenset(id_fields) or id_fields_of(STANDARD_UNITS)
+        self._failure_interval = failure_report_interval
+        self._failures: dict[int, tuple[str, CountedGuardrail]] = {}
+        self._reporting = threading.local()
+        self._upkeep: Task | None = None
 
     @property
     def sinks(self) -> tuple[EventSink, ...]:
         return self._sinks
 
     def flush(self) -> None:
-        """Flush every sink that buffers (has a ``flush()``); failures are logged."""
+        """Flush every sink that buffers (has a ``flush()``), then record every failure count
+        not recorded yet."""
         for sink in self._sinks:
             flush = getattr(sink, "flush", None)
             if callable(flush):
                 try:
                     flush()
-                except Exception:
-                    logger.exception("event sink %r failed to flush", sink)
+                except Exception as error:
+                    self._sink_failed(sink, error)
+        for _, report in list(self._failures.values()):
+            report.flush(force=True)
 
-    def emit(self, event: Mapping[str, Any]) -> None:
+    def lost_events(self) -> dict[str, int]:
+        """Events each failing sink lost so far, by the sink's ``repr``."""
+        return {
+            name: report.totals().get("eventsLost", 0)
+            for name, report in list(self._failures.values())
+        }
+
+    def _flush_failure_reports(self) -> None:
+        for _, report in list(self._failures.values()):
+            report.flush()
+
+    def emit(self, event: Mapping[str, Any], *, skip: EventSink | None = None) -> None:
         if self._privacy is not None:
             event = self._privacy.scrub(event, self._id_fields)
         for sink in self._sinks:
+            if sink is skip:
+                continue
             try:
                 sink.emit(event)
-            except Exception:
-                logger.exception("event sink %r failed", sink)
+            except Exception as error:
+                self._sink_failed(sink, error)
 
-    def guardrail(self, name: Guardrail | str, message: str, **attributes: Any) -> None:
+    def guardrail(self, name: Guardrail | str, message: str, /, **attributes: Any) -> None:
+        self.guardrail_except(None, name, message, **attributes)
+
+    def guardrail_except(
+        self,
+        skip_sink: EventSink | None,
+        name: Guardrail | str,
+        message: str,
+        /,
+        **attributes: Any,
+    ) -> None:
+        """A guardrail for every sink but ``skip_sink`` (the one it is about)."""
         event: dict[str, Any] = {
             "event": GUARDRAIL_EVENT,
             "guardrail": str(name),
@@ -151,54 +222,36 @@ class EventFanout:
             "timestamp": utc_now(),
         }
         event.update({k: v for k, v in attributes.items() if v is not None})
-        self.emit(event)
+        self.emit(event, skip=skip_sink)
+
+    def _sink_failed(self, sink: EventSink, error: Exception) -> None:
+        """Count the events ``sink`` lost and report them to the others (never recursively: a
+        sink failing while a failure is reported is counted, and reported next time)."""
+        lost = error.lost if isinstance(error, SinkFailed) else 1
+        known = self._failures.get(id(sink))
+        if known is None:
+            report = CountedGuardrail(
+                self, Guardrail.SINK_FAILED, self._failure_interval, skip=sink
+            )
+            _, report = self._failures.setdefault(id(sink), (repr(sink), report))
+            if self._upkeep is None:  # counts left after the last report are recorded later
+                self._upkeep = UPKEEP.every(self._failure_interval, self._flush_failure_reports)
+            if not isinstance(error, SinkFailed):  # the first unexpected error, with its trace
+                logger.error("event sink %r failed", sink, exc_info=error)
+        else:
+            _, report = known
+        message = (
+            f"event sink {sink!r} could not deliver events ({error}); they are lost, counted "
+            "in eventsLost"
+        )
+        reporting = getattr(self._reporting, "active", False)
+        self._reporting.active = True
+        try:
+            report.add(message, {"eventsLost": lost}, sink=repr(sink), quiet=reporting)
+        finally:
+            self._reporting.active = reporting
 
 
 def utc_now() -> str:
     """An ISO-8601 UTC timestamp with millisecond precision and a ``Z`` suffix."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-class ThrottledGuardrail:
-    """One guardrail that a condition lasting a while (a store outage, FeatBit not synced yet)
-    would otherwise record on every evaluation: recorded at most once per ``interval``
-    seconds, each record saying how many were suppressed since the last one.
-
-    Args:
-        events: Where the guardrail goes.
-        name: The guardrail's name.
-        interval: Seconds between two records while the condition lasts.
-    """
-
-    def __init__(self, events: EventFanout, name: Guardrail, interval: float) -> None:
-        self._events = events
-        self._name = name
-        self._interval = interval
-        self._lock = threading.Lock()
-        self._next_report = 0.0
-        self._suppressed = 0
-        self.active = False
-
-    def report(self, message: str, **attributes: Any) -> None:
-        now = time.monotonic()
-        with self._lock:
-            self.active = True
-            if now < self._next_report:
-                self._suppressed += 1
-                return
-            suppressed, self._suppressed = self._suppressed, 0
-            self._next_report = now + self._interval
-        self._events.guardrail(self._name, message, suppressed=suppressed, **attributes)
-
-    def recovered(self) -> int | None:
-        """Mark the condition over; the count of records suppressed since the last one, or
-        None when it was not active."""
-        if not self.active:
-            return None
-        with self._lock:
-            if not self.active:
-                return None
-            self.active = False
-            self._next_report = 0.0
-            suppressed, self._suppressed = self._suppressed, 0
-        return suppressed

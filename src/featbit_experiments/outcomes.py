@@ -6,8 +6,9 @@ which sends FeatBit its metric and hands the :class:`~featbit_experiments.tracki
 :meth:`OutcomeRecorder.record`. Here the outcome becomes one record per experiment it belongs
 to: keyed by that experiment's unit ID (taken from the other known IDs when the metric is
 measured at another unit, which the tracker has already flagged as ``metric_unit_mismatch``),
-carrying the variant looked up from the exposures this process recorded, and keeping the
-tracked value and attributes as given.
+carrying the variant its unit was served (looked up in this process's exposures, then in the
+assignment ledger, so a unit assigned on another instance still joins), and keeping the tracked
+value and attributes as given.
 
 Each record also says which way its metric is better (``metricDirection``), so the audit reads
 it from the log: from the policy's metric declaration, or from a ``metricDirection`` tracking
@@ -27,12 +28,10 @@ from .tracking import Outcome
 
 
 class VariantLookup(Protocol):
-    """Where an outcome finds the variant its unit was served (the exposure recorder, or a
-    shared assignment store that knows units assigned by other instances)."""
+    """Where an outcome finds the variant its unit was served (the exposures this process
+    recorded, then the assignment ledger, which knows units assigned by other instances)."""
 
-    def variant_for(
-        self, experiment_key: str, run_id: str, unit_id: str
-    ) -> RecordedVariant | None: ...
+    def variant_for(self, experiment: Experiment, unit_id: str) -> RecordedVariant | None: ...
 
 
 class OutcomeRecorder:
@@ -111,9 +110,7 @@ class OutcomeRecorder:
         record[schema.ASSIGNMENT_UNIT] = experiment.unit
         if unit_id is not None:
             record[schema.UNIT_ID] = unit_id
-            served = self._variants.variant_for(
-                experiment.experiment_key, experiment.run_id, unit_id
-            )
+            served = self._variants.variant_for(experiment, unit_id)
             if served is not None:
                 record[schema.VARIATION] = served.variant
                 record[schema.VARIATION_ID] = served.variation_id

@@ -32,11 +32,13 @@ from . import _sdk
 from .bootstrap import checked_bootstrap, read_bootstrap
 from .connection_check import check_connection_settings, describe_sync_failure
 from .continuity import AssignmentLedger, AssignmentStore, InMemoryStore
+from .continuity.variants import ServedVariants
 from .errors import BootstrapError
-from .exposures import ExposureRecorder, SeenKeys
+from .exposures import DEFAULT_MAX_UNITS, ExposureRecorder, SeenKeys
 from .flag_builder import Flag, bootstrap_document
 from .guardrails import EventFanout, EventSink, Guardrail, LoggingSink
 from .insights import BoundedEventProcessor, InsightRejection
+from .log_redaction import redact_sdk_logs
 from .outcomes import OutcomeRecorder
 from .policy import UnitPolicy
 from .preflight.model import PreflightReport
@@ -113,6 +115,7 @@ class FeatBitProvider(AbstractProvider):
         self.client = client
         self.policy = policy or UnitPolicy()
         self.privacy = privacy or Privacy()
+        redact_sdk_logs(self.privacy, self)  # fbclient logs each user key (a unit ID) at INFO
         event_sinks = list(sinks if sinks is not None else (LoggingSink(),))
         if telemetry:
             event_sinks.append(GuardrailSpanEvents(self.policy.units))
@@ -127,8 +130,18 @@ class FeatBitProvider(AbstractProvider):
         self.resolver.ledger = AssignmentLedger(
             self.store, client, self.resolver.evaluate, self.events
         )
-        self.exposures = ExposureRecorder(self.events, privacy=self.privacy, shared=exposure_keys)
-        self.outcomes = OutcomeRecorder(self.events, self.policy, self.exposures)
+        self.exposures = ExposureRecorder(
+            self.events,
+            privacy=self.privacy,
+            shared=exposure_keys,
+            ttl_seconds=getattr(self.store, "ttl_seconds", None),
+            max_units=getattr(self.store, "max_entries", DEFAULT_MAX_UNITS),
+        )
+        self.outcomes = OutcomeRecorder(
+            self.events,
+            self.policy,
+            ServedVariants(self.exposures, self.resolver.ledger, self.resolver.view),
+        )
         self.resolver.assignment_listeners.append(self.exposures.record)
         self.resolver.assignment_listeners.append(self.tracker.note_assignment)
         self.tracker.outcome_listeners.append(self.outcomes.record)
@@ -484,8 +497,10 @@ class FeatBitProvider(AbstractProvider):
 
     def end_unit(self, unit: str, unit_id: str) -> bool:
         """Release a unit's assignments (``end_unit("conversation", conversation_id)``), so
-        its next evaluation follows the current rollout. Returns whether it had any; never
-        raises (an unavailable store is a ``store_unavailable`` guardrail and False)."""
+        its next evaluation follows the current rollout, and everything else held for it (its
+        exposure deduplication). Returns whether it had assignments; never raises (an
+        unavailable store is a ``store_unavailable`` guardrail and False)."""
+        self.exposures.forget_unit(unit, unit_id)
         if self.resolver.ledger is None:
             return False
         return self.resolver.ledger.end_unit(unit, unit_id)

@@ -3,8 +3,10 @@
 While FeatBit is unreachable, ``fbclient`` and ``websocket-client`` log the same failure on
 every reconnect attempt (with a traceback for some), which buries the one line that says what
 is wrong. :func:`collapse_repeated_sdk_logs` adds a filter to their loggers that lets each
-distinct message through once, drops its repeats for ``interval`` seconds, and then lets it
-through again saying how many were dropped. It changes nothing else about those loggers
+distinct warning or error through once, drops its repeats for ``interval`` seconds, and then
+lets it through again saying how many were dropped. Records below WARNING (fbclient's
+per-evaluation INFO line) pass untouched: they are not failures repeating, and an application
+that turned them on wants every one. It changes nothing else about those loggers
 (level, handlers, propagation) and never touches the application's own loggers.
 """
 
@@ -44,6 +46,8 @@ class RepeatedRecordFilter(logging.Filter):
         self._seen: OrderedDict[tuple[str, int, str], tuple[float, int]] = OrderedDict()
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
         key = (record.name, record.levelno, record.getMessage())
         now = self._clock()
         with self._lock:

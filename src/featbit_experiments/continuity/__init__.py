@@ -2,11 +2,12 @@
 turns, retries and instances, and rollback follows the rule the experiment declared.
 
 ``store`` defines what is remembered and the store contract; ``memory`` is the embedded default;
-``redis_store`` shares the ledger between instances (``redis_config`` says whether a Redis
-server keeps it); ``ledger`` is the policy that decides, per
-evaluation, between the ledger and FeatBit.
+``redis_store`` shares the ledger between instances (on Redis or Redis Cluster); ``ledger`` is
+the policy that decides, per evaluation, between the ledger and FeatBit; ``recovery`` is what it
+does when the store is down or lost what it held; ``durability`` checks that a Redis keeps it.
 """
 
+from .durability import redis_durability_problems
 from .ledger import AssignmentLedger
 from .memory import DEFAULT_MAX_ENTRIES, InMemoryStore
 from .redis_config import RedisDurability, read_redis_durability
@@ -33,4 +34,5 @@ __all__ = [
     "RedisStore",
     "StoreUnavailable",
     "read_redis_durability",
+    "redis_durability_problems",
 ]

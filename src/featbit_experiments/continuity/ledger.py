@@ -13,9 +13,10 @@
   served; if the flag no longer has it, or nothing is known, the caller gets the default with
   a ``fallback_used`` guardrail.
 * The unit an experiment run was started with is recorded; evaluating it under another unit is
-  refused with a ``unit_changed`` guardrail until the experiment gets a new run id or key.
-* A store that fails never breaks an evaluation: FeatBit alone decides, with a rate-limited
-  ``store_unavailable`` guardrail, and the ledger is used again as soon as the store answers.
+  refused with a ``unit_changed`` guardrail until the experiment gets a new run id or key
+  (``run_units``).
+* A store that fails never breaks an evaluation, and a store that lost what it held never moves
+  a unit silently: see ``recovery`` (``store_unavailable``, ``ledger_lost``, ``ledger_at_risk``).
 """
 
 from __future__ import annotations
@@ -28,20 +29,21 @@ from typing import Any, TypeAlias
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import FlagResolutionDetails
 
-from .. import event_schema as schema
 from ..flag_view import FlagView
-from ..guardrails import EventFanout, Guardrail, ThrottledGuardrail
+from ..guardrails import EventFanout, Guardrail
 from ..policy import Declaration, Experiment, RollbackMode
 from ..resolver import LEDGER_REASON, Served, error_result
 from ..units import UnitKey
 from ._deferred import DeferredEvaluator
+from .recovery import Recovery, unit_attributes
+from .run_units import RunUnits
 from .store import AssignmentStore, LedgerEntry, LedgerKey, StoreUnavailable
 
 logger = logging.getLogger("featbit_experiments")
 
 Result: TypeAlias = Served | FlagResolutionDetails[Any]
 
-#: Default minimum seconds between two ``store_unavailable`` guardrails.
+#: Default minimum seconds between two ``store_unavailable`` (or ``ledger_lost``) guardrails.
 DEFAULT_OUTAGE_REPORT_INTERVAL = 10.0
 
 
@@ -55,7 +57,8 @@ class AssignmentLedger:
             path, see ``_deferred``).
         evaluate: The public FeatBit evaluation, :meth:`FlagResolver.evaluate`.
         events: Where guardrails go.
-        outage_report_interval: Minimum seconds between two ``store_unavailable`` guardrails.
+        outage_report_interval: Minimum seconds between two ``store_unavailable`` (or two
+            ``ledger_lost``) guardrails.
     """
 
     def __init__(
@@ -71,8 +74,8 @@ class AssignmentLedger:
         self._evaluate = evaluate
         self._events = events
         self._deferred = DeferredEvaluator.for_client(client) if store.is_remote else None
-        self._units_on_record: dict[tuple[str, str], str] = {}
-        self._outage = _OutageReport(events, outage_report_interval)
+        self.recovery = Recovery(store, events, outage_report_interval)
+        self._runs = RunUnits(store, events, self.recovery)
 
     # -- public -------------------------------------------------------------------------
 
@@ -82,7 +85,7 @@ class AssignmentLedger:
         """The variation for one experiment unit; never raises."""
         experiment = declaration.experiment
         key = LedgerKey(experiment.experiment_key, experiment.run_id, unit_key.unit, unit_key.value)
-        refusal = self._unit_refusal(key, view)
+        refusal = self._runs.refusal(key, view)
         if refusal is not None:
             return refusal
         if experiment.rollback is RollbackMode.CONTAIN:
@@ -90,14 +93,21 @@ class AssignmentLedger:
         return self._finish_active(view, experiment, key, user)
 
     def end_unit(self, unit: str, unit_id: str) -> bool:
-        """Release a unit's assignments; False when it had none or the store is unavailable."""
+        """Release a unit's assignments (and this instance's memory of it); False when it had
+        none or the store is unavailable."""
+        self.recovery.forget_unit(unit, unit_id)
         try:
             ended = self.store.end_unit(unit, unit_id)
         except StoreUnavailable as error:
-            self._outage.report(error, operation="end_unit", assignmentUnit=unit)
+            self.recovery.unavailable(error, operation="end_unit", assignmentUnit=unit)
             return False
-        self._outage.recovered()
+        self.recovery.answered()
         return ended
+
+    def close(self) -> None:
+        """Stop this ledger's upkeep and record pending ``ledger_lost`` counts (the store is
+        closed by its owner). For ``FeatBitProvider.shutdown``."""
+        self.recovery.close()
 
     # -- rollback modes -----------------------------------------------------------------
 
@@ -113,21 +123,26 @@ class AssignmentLedger:
         try:
             entry = self.store.touch(key)
         except StoreUnavailable as error:
-            self._outage.report(error, **_attributes(view, key))
-            return self._featbit_alone(view, key, user)
-        self._outage.recovered()
+            self.recovery.unavailable(error, **unit_attributes(view, key))
+            return self._without_store(view, key, user)
+        self.recovery.answered()
         if entry is not None:
             return self._serve_entry(view, key, entry)
+        restored = self.recovery.restore(view, key, None)
+        if restored is not None:
+            return restored
         served = self._ask_featbit(view, user)
         if not isinstance(served, Served):
             return self._no_variant(view, key, served)
         try:
             winner, _ = self.store.claim(key, _entry(key, served, view))
         except StoreUnavailable as error:
-            self._outage.report(error, **_attributes(view, key))
+            self.recovery.unavailable(error, **unit_attributes(view, key))
+            self.recovery.remember(key, served.variation_id, store_answered=False)
             return served
         if winner.variation_id != served.variation_id:
             return self._serve_entry(view, key, winner)
+        self.recovery.remember(key, served.variation_id)
         return served
 
     def _claim_evaluated(
@@ -137,14 +152,34 @@ class AssignmentLedger:
         try:
             winner, created = self.store.claim(key, _entry(key, served, view))
         except StoreUnavailable as error:
-            self._outage.report(error, **_attributes(view, key))
+            self.recovery.unavailable(error, **unit_attributes(view, key))
+            remembered = self.recovery.remembered(view, key)
+            if remembered is not None and remembered.variation_id != served.variation_id:
+                return remembered
             record_insight()
+            if remembered is None:
+                self.recovery.remember(key, served.variation_id, store_answered=False)
             return served
-        self._outage.recovered()
-        if created:
-            record_insight()
-            return served
-        return self._serve_entry(view, key, winner)
+        self.recovery.answered()
+        if not created:
+            return self._serve_entry(view, key, winner)
+        restored = self.recovery.restore(view, key, served)
+        if restored is not None:
+            return restored
+        record_insight()
+        self.recovery.remember(key, served.variation_id)
+        return served
+
+    def _without_store(self, view: FlagView, key: LedgerKey, user: dict[str, str]) -> Result:
+        """The store did not answer: what this instance served the unit, else FeatBit's."""
+        remembered = self.recovery.remembered(view, key)
+        if remembered is not None:
+            return remembered
+        served = self._ask_featbit(view, user)
+        if not isinstance(served, Served):
+            return self._no_variant(view, key, served)
+        self.recovery.remember(key, served.variation_id, store_answered=False)
+        return served
 
     def _contain(self, view: FlagView, key: LedgerKey, user: dict[str, str]) -> Result:
         served = self._ask_featbit(view, user)
@@ -152,33 +187,39 @@ class AssignmentLedger:
             try:
                 entry = self.store.touch(key)
             except StoreUnavailable as error:
-                self._outage.report(error, **_attributes(view, key))
-                return self._no_variant(view, key, served)
+                self.recovery.unavailable(error, **unit_attributes(view, key))
+                return self.recovery.remembered(view, key) or self._no_variant(view, key, served)
             if entry is None:
                 return self._no_variant(view, key, served)
             return self._serve_entry(view, key, entry)
         try:
             previous = self.store.replace(key, _entry(key, served, view))
         except StoreUnavailable as error:
-            self._outage.report(error, **_attributes(view, key))
+            self.recovery.unavailable(error, **unit_attributes(view, key))
+            before = self.recovery.remembered(view, key)
+            if before is not None and before.variation_id != served.variation_id:
+                self.recovery.switched(
+                    view, key, before.variation_id, served.variation_id, contain=True
+                )
+            self.recovery.remember(key, served.variation_id, store_answered=False)
             return served
-        self._outage.recovered()
-        if previous is not None and previous.variation_id != served.variation_id:
-            self._events.guardrail(
-                Guardrail.VARIANT_SWITCHED,
-                f"a {key.unit} moved from variation {previous.variation_id!r} to "
-                f"{served.variation_id!r} in experiment {key.experiment_key!r} (rollback: "
-                "contain); leave this unit out of the analysis",
-                fromVariationId=previous.variation_id,
-                toVariationId=served.variation_id,
-                **_attributes(view, key),
+        self.recovery.answered()
+        if previous is None:
+            self.recovery.moved(view, key, served.variation_id, contain=True)
+            return served
+        if previous.variation_id != served.variation_id:
+            self.recovery.switched(
+                view, key, previous.variation_id, served.variation_id, contain=True
             )
+        self.recovery.remember(key, served.variation_id)
         return served
 
     # -- outcomes -------------------------------------------------------------------------
 
     def _serve_entry(self, view: FlagView, key: LedgerKey, entry: LedgerEntry) -> Result:
         if entry.variation_id in view.raw_values:
+            if self.recovery.served is not None:  # a remote store: note what was served
+                self.recovery.moved(view, key, entry.variation_id, contain=False)
             return Served(entry.variation_id, LEDGER_REASON)
         message = (
             f"a {key.unit} was assigned variation {entry.variation_id!r} of "
@@ -189,7 +230,7 @@ class AssignmentLedger:
             Guardrail.FALLBACK_USED,
             message,
             variationId=entry.variation_id,
-            **_attributes(view, key),
+            **unit_attributes(view, key),
         )
         return error_result(None, ErrorCode.GENERAL, message)
 
@@ -201,7 +242,7 @@ class AssignmentLedger:
             f"no variation is known for this {key.unit} in experiment "
             f"{key.experiment_key!r} ({failure.error_message}); serving the default",
             errorCode=failure.error_code.value if failure.error_code else None,
-            **_attributes(view, key),
+            **unit_attributes(view, key),
         )
         return failure
 
@@ -214,67 +255,7 @@ class AssignmentLedger:
             logger.exception("FeatBit evaluation of %r failed", view.key)
             return error_result(None, ErrorCode.GENERAL, f"FeatBit evaluation failed: {error}")
 
-    def _featbit_alone(self, view: FlagView, key: LedgerKey, user: dict[str, str]) -> Result:
-        served = self._ask_featbit(view, user)
-        return served if isinstance(served, Served) else self._no_variant(view, key, served)
-
-    # -- unit change detection ------------------------------------------------------------
-
-    def _unit_refusal(self, key: LedgerKey, view: FlagView) -> FlagResolutionDetails[Any] | None:
-        run = (key.experiment_key, key.run_id)
-        on_record = self._units_on_record.get(run)
-        if on_record is None:
-            try:
-                on_record = self.store.record_unit(key.experiment_key, key.run_id, key.unit)
-            except StoreUnavailable as error:
-                self._outage.report(error, **_attributes(view, key))
-                return None  # checked again on the next evaluation
-            self._units_on_record[run] = on_record
-        if on_record == key.unit:
-            return None
-        run_text = f" run {key.run_id!r}" if key.run_id else ""
-        message = (
-            f"experiment {key.experiment_key!r}{run_text} was started with unit {on_record!r} "
-            f"and is now declared with unit {key.unit!r}; changing the unit is a new experiment: "
-            "give it a new run_id or experiment key (evaluations are refused until then)"
-        )
-        self._events.guardrail(
-            Guardrail.UNIT_CHANGED, message, recordedUnit=on_record, **_attributes(view, key)
-        )
-        return error_result(None, ErrorCode.GENERAL, message)
-
 
 def _entry(key: LedgerKey, served: Served, view: FlagView) -> LedgerEntry:
     now = time.time()
     return LedgerEntry(served.variation_id, key.unit, now, now, view.version)
-
-
-def _attributes(view: FlagView, key: LedgerKey) -> dict[str, Any]:
-    return {
-        schema.FLAG_KEY: view.key,
-        schema.EXPERIMENT_KEY: key.experiment_key,
-        schema.RUN_ID: key.run_id or None,
-        schema.ASSIGNMENT_UNIT: key.unit,
-        schema.UNIT_ID: key.unit_id,
-    }
-
-
-class _OutageReport:
-    """Rate-limits ``store_unavailable`` guardrails and logs when the store is back."""
-
-    def __init__(self, events: EventFanout, interval: float) -> None:
-        self._throttle = ThrottledGuardrail(events, Guardrail.STORE_UNAVAILABLE, interval)
-
-    @property
-    def active(self) -> bool:
-        return self._throttle.active
-
-    def report(self, error: StoreUnavailable, **attributes: Any) -> None:
-        self._throttle.report(
-            f"assignment store unavailable, evaluating on FeatBit alone: {error}", **attributes
-        )
-
-    def recovered(self) -> None:
-        suppressed = self._throttle.recovered()
-        if suppressed is not None:
-            logger.warning("assignment store is back (%d outage reports suppressed)", suppressed)

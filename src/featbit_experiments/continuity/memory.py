@@ -1,68 +1,36 @@
 """The embedded assignment store: a bounded, thread-safe map in this process.
 
-Units are kept in least-recently-seen order. A unit idle longer than its unit's TTL is forgotten
-when it is next looked at (and swept from the old end as new units arrive); when the store holds
-more than ``max_entries`` assignments, the least recently seen units are evicted whole. So memory
-stays bounded however many distinct conversations pass through.
+A unit idle longer than its unit's TTL is forgotten when it is next looked at, and a periodic
+sweep on the upkeep thread (see ``upkeep``) drops idle units without waiting for traffic; when
+the store holds more than ``max_entries`` assignments, the least recently seen units are evicted
+whole (approximately: see ``_unit_table`` for the layout and the clock order that keep a held
+unit small). So memory stays bounded however many distinct conversations pass through, and
+follows them down.
 
 Every operation takes one short lock and never blocks on I/O, so it is safe to call from threads
 and from asyncio code alike. It is not shared between processes: use a remote store for that.
+Eviction and expiry are expected here, not losses: this store never reports a lost ledger.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 
 from ..errors import ConfigurationError
+from ..upkeep import UPKEEP
+from ._unit_table import Held, RunRef, UnitTable
 from .store import FALLBACK_TTL_SECONDS, LedgerEntry, LedgerKey, unit_ttls
 
 #: Default bound on the number of assignments held (all units and experiments together).
 DEFAULT_MAX_ENTRIES = 100_000
 
-#: Every this many new assignments, up to this many expired units are swept from the old end.
-_SWEEP_EVERY = 16
+#: Default seconds between two sweeps of idle units.
+DEFAULT_SWEEP_INTERVAL = 60.0
 
-_UnitRef = tuple[str, str]
-_RunRef = tuple[str, str]
-
-
-class _Unit:
-    """One unit's assignments, by (experiment key, run id), and when it was last seen.
-
-    Most units are in one experiment, so the first assignment sits in two slots and a dict
-    is made only for a second one: a dict per unit would double the store's memory.
-    """
-
-    __slots__ = ("entry", "last_seen", "more", "run")
-
-    def __init__(self, last_seen: float) -> None:
-        self.last_seen = last_seen
-        self.run: _RunRef | None = None
-        self.entry: LedgerEntry | None = None
-        self.more: dict[_RunRef, LedgerEntry] | None = None
-
-    def __len__(self) -> int:
-        return (self.run is not None) + (len(self.more) if self.more else 0)
-
-    def get(self, run: _RunRef) -> LedgerEntry | None:
-        if self.run == run:
-            return self.entry
-        return None if self.more is None else self.more.get(run)
-
-    def put(self, run: _RunRef, entry: LedgerEntry) -> bool:
-        """Store ``entry`` for ``run``; True when the unit had no entry for it."""
-        if self.run is None or self.run == run:
-            added = self.run is None
-            self.run, self.entry = run, entry
-            return added
-        if self.more is None:
-            self.more = {}
-        added = run not in self.more
-        self.more[run] = entry
-        return added
+#: Most units looked at per lock hold while sweeping, so evaluations never wait long.
+_SWEEP_CHUNK = 1_000
 
 
 class InMemoryStore:
@@ -74,6 +42,8 @@ class InMemoryStore:
         ttl_seconds: Idle TTL per unit name, merged over
             :data:`~featbit_experiments.continuity.DEFAULT_TTL_SECONDS`.
         clock: Seconds since the epoch; injectable so TTLs can be tested without waiting.
+        sweep_interval: Seconds between two sweeps of idle units on the upkeep thread (None:
+            only as units are looked at).
     """
 
     is_remote = False
@@ -84,6 +54,7 @@ class InMemoryStore:
         max_entries: int = DEFAULT_MAX_ENTRIES,
         ttl_seconds: Mapping[str, float] | None = None,
         clock: Callable[[], float] = time.time,
+        sweep_interval: float | None = DEFAULT_SWEEP_INTERVAL,
     ) -> None:
         if max_entries < 1:
             raise ConfigurationError(f"max_entries must be at least 1, got {max_entries!r}")
@@ -91,11 +62,11 @@ class InMemoryStore:
         self.ttl_seconds = unit_ttls(ttl_seconds)
         self._clock = clock
         self._lock = threading.Lock()
-        self._units: OrderedDict[_UnitRef, _Unit] = OrderedDict()
-        self._markers: dict[_RunRef, str] = {}
-        self._runs: dict[_RunRef, _RunRef] = {}
+        self._units: dict[str, UnitTable] = {}
+        self._markers: dict[RunRef, str] = {}
+        self._runs: dict[RunRef, RunRef] = {}
         self._size = 0
-        self._claims = 0
+        self._sweep = UPKEEP.every(sweep_interval, self.purge_expired) if sweep_interval else None
 
     def __len__(self) -> int:
         """The number of assignments held."""
@@ -105,81 +76,77 @@ class InMemoryStore:
 
     def touch(self, key: LedgerKey) -> LedgerEntry | None:
         now = self._clock()
-        ref = (key.unit, key.unit_id)
         with self._lock:
-            unit = self._live_unit(ref, now)
-            if unit is None:
+            held = self._live(key.unit, key.unit_id, now)
+            if held is None:
                 return None
-            entry = unit.get((key.experiment_key, key.run_id))
+            entry = held.get((key.experiment_key, key.run_id))
             if entry is None:
                 return None
-            entry.last_seen = unit.last_seen = now
-            self._units.move_to_end(ref)
+            entry.last_seen = held.seen = now
+            held.recent = True
             return entry
 
     def claim(self, key: LedgerKey, entry: LedgerEntry) -> tuple[LedgerEntry, bool]:
         now = self._clock()
-        ref = (key.unit, key.unit_id)
         with self._lock:
             run = self._run_ref(key)
-            unit = self._live_unit(ref, now)
-            if unit is None:
-                unit = self._units[ref] = _Unit(now)
-            else:
-                unit.last_seen = now
-                self._units.move_to_end(ref)
-            existing = unit.get(run)
+            held = self._live(key.unit, key.unit_id, now)
+            if held is None:
+                return self._add_unit(key, run, entry, now), True
+            held.seen, held.recent = now, True
+            existing = held.get(run)
             if existing is not None:
                 existing.last_seen = now
                 return existing, False
-            unit.put(run, entry)
-            self._size += 1
-            self._make_room(now)
+            self._add_run(held, run, entry)
             return entry, True
 
     def replace(self, key: LedgerKey, entry: LedgerEntry) -> LedgerEntry | None:
         now = self._clock()
-        ref = (key.unit, key.unit_id)
         with self._lock:
             run = self._run_ref(key)
-            unit = self._live_unit(ref, now)
-            if unit is None:
-                unit = self._units[ref] = _Unit(now)
-            else:
-                unit.last_seen = now
-                self._units.move_to_end(ref)
-            previous = unit.get(run)
-            if previous is None:
-                unit.put(run, entry)
-                self._size += 1
-                self._make_room(now)
+            held = self._live(key.unit, key.unit_id, now)
+            if held is None:
+                self._add_unit(key, run, entry, now)
                 return None
-            seen_before = previous.last_seen
-            if previous.variation_id == entry.variation_id:
-                previous.last_seen = now
-            else:
-                unit.put(run, entry)
-            return LedgerEntry(
+            held.seen, held.recent = now, True
+            previous = held.get(run)
+            if previous is None:
+                self._add_run(held, run, entry)
+                return None
+            before = LedgerEntry(
                 previous.variation_id,
                 previous.unit,
                 previous.assigned_at,
-                seen_before,
+                previous.last_seen,
                 previous.flag_version,
             )
+            if previous.variation_id == entry.variation_id:
+                previous.last_seen = now
+            else:
+                previous.variation_id = entry.variation_id
+                previous.assigned_at = entry.assigned_at
+                previous.flag_version = entry.flag_version
+                previous.last_seen = now
+            return before
 
     def end_unit(self, unit: str, unit_id: str) -> bool:
         with self._lock:
-            record = self._units.pop((unit, unit_id), None)
-            if record is None:
+            table = self._units.get(unit)
+            held = None if table is None else table.pop(unit_id)
+            if held is None:
                 return False
-            self._size -= len(record)
-            return len(record) > 0
+            self._size -= len(held)
+            return True
 
     def record_unit(self, experiment_key: str, run_id: str, unit: str) -> str:
         with self._lock:
             return self._markers.setdefault((experiment_key, run_id), unit)
 
     def close(self) -> None:
+        if self._sweep is not None:
+            self._sweep.cancel()
         with self._lock:
             self._units.clear()
             self._size = 0
@@ -187,46 +154,61 @@ class InMemoryStore:
     # -- maintenance --------------------------------------------------------------------
 
     def purge_expired(self) -> int:
-        """Forget every unit idle past its TTL; returns how many assignments were dropped."""
-        now = self._clock()
+        """Forget every unit idle past its TTL; returns how many assignments were dropped.
+        Looks at every unit once, a chunk per lock hold (the upkeep thread calls this)."""
         dropped = 0
-        with self._lock:
-            for ref, unit in list(self._units.items()):
-                if self._expired(ref, unit, now):
-                    dropped += self._drop(ref, unit)
+        for unit, table in list(self._units.items()):
+            idle_before = self._clock() - self.ttl_seconds.get(unit, FALLBACK_TTL_SECONDS)
+            remaining = len(table.order)
+            while remaining > 0:
+                with self._lock:
+                    chunk, looked = table.sweep(idle_before, min(remaining, _SWEEP_CHUNK))
+                    self._size -= chunk
+                dropped += chunk
+                remaining = remaining - looked if looked else 0
         return dropped
 
     # -- internals (called with the lock held) ------------------------------------------
 
-    def _expired(self, ref: _UnitRef, unit: _Unit, now: float) -> bool:
-        return now - unit.last_seen > self.ttl_seconds.get(ref[0], FALLBACK_TTL_SECONDS)
-
-    def _live_unit(self, ref: _UnitRef, now: float) -> _Unit | None:
-        unit = self._units.get(ref)
-        if unit is not None and self._expired(ref, unit, now):
-            self._drop(ref, unit)
+    def _live(self, unit: str, unit_id: str, now: float) -> Held | None:
+        table = self._units.get(unit)
+        held = None if table is None else table.by_id.get(unit_id)
+        if held is not None and now - held.seen > self.ttl_seconds.get(unit, FALLBACK_TTL_SECONDS):
+            table.pop(unit_id)  # type: ignore[union-attr]
+            self._size -= len(held)
             return None
-        return unit
+        return held
 
-    def _drop(self, ref: _UnitRef, unit: _Unit) -> int:
-        del self._units[ref]
-        self._size -= len(unit)
-        return len(unit)
+    def _add_unit(self, key: LedgerKey, run: RunRef, entry: LedgerEntry, now: float) -> Held:
+        held = Held(run, entry, now)
+        table = self._units.get(key.unit)
+        if table is None:
+            table = self._units[key.unit] = UnitTable()
+        table.add(key.unit_id, held)
+        self._size += 1
+        self._evict_beyond_bound()
+        return held
 
-    def _run_ref(self, key: LedgerKey) -> _RunRef:
+    def _add_run(self, held: Held, run: RunRef, entry: LedgerEntry) -> None:
+        held.add(run, entry)
+        self._size += 1
+        self._evict_beyond_bound()
+
+    def _run_ref(self, key: LedgerKey) -> RunRef:
         """One shared (experiment key, run id) tuple per run, rather than one per unit."""
         run = (key.experiment_key, key.run_id)
         return self._runs.setdefault(run, run)
 
-    def _make_room(self, now: float) -> None:
-        """Evict down to the bound; every few claims also sweep expired units off the old end."""
-        self._claims += 1
-        if self._claims % _SWEEP_EVERY == 0:
-            for _ in range(_SWEEP_EVERY):
-                ref = next(iter(self._units), None)
-                if ref is None or not self._expired(ref, self._units[ref], now):
-                    break
-                self._drop(ref, self._units[ref])
-        while self._size > self.max_entries and self._units:
-            _, unit = self._units.popitem(last=False)
-            self._size -= len(unit)
+    def _evict_beyond_bound(self) -> None:
+        """Evict down to the bound, from the unit name whose oldest unit was seen longest ago."""
+        while self._size > self.max_entries:
+            oldest: UnitTable | None = None
+            oldest_seen = 0.0
+            for table in self._units.values():
+                seen = table.oldest_seen()
+                if seen is not None and (oldest is None or seen < oldest_seen):
+                    oldest, oldest_seen = table, seen
+            held = None if oldest is None else oldest.evict()
+            if held is None:
+                return
+            self._size -= len(held)

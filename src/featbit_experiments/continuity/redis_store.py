@@ -1,68 +1,50 @@
-"""The shared assignment store on Redis, for services that run on many instances.
+"""The shared assignment store on Redis or Redis Cluster, for services that run on many instances.
 
-Layout: one hash per unit, ``<prefix>{<unit>:<unit id>}``, with a field per experiment run holding
-``assigned_at|flag_version|variation_id`` and a ``s:<field>`` field holding when the unit was last
-seen there. Redis keeps the unit's idle TTL (``PEXPIRE`` on every touch), ending a unit is one
-``DEL``, and the braces make the key a cluster hash tag. Each ledger operation is one Lua script
-call, so it is atomic (two instances racing on a new conversation get the same winner) and costs
-one round trip. The experiment run's unit is a plain ``SET NX GET`` key.
+Layout: units are spread over :data:`SHARDS` ledger shards by a hash of the unit. One hash per
+unit, ``<prefix>{<shard>}<unit>:<unit id>``, holds a field per experiment run, and one marker per
+shard, ``<prefix>{<shard>}ledger``, holds the token of the store that first wrote to the shard.
+The braces make the shard the cluster hash tag, so a unit's hash and its shard's marker share a
+slot and every script (see ``_redis_scripts``) stays in one slot. Redis keeps each unit's idle
+TTL (``PEXPIRE`` on every touch); ending a unit is one ``DEL``; each ledger operation is one Lua
+script call, so it is atomic and costs one round trip. The experiment run's unit is a plain
+``SET NX GET`` key.
 
-Failures never escape as Redis errors: a call that fails raises :class:`StoreUnavailable`. After
-``failure_threshold`` failures in a row, calls fail at once for ``retry_interval`` seconds
-instead of each waiting for a timeout; then the next call tries Redis again, so the store
-recovers by itself. A single slow answer does not open this breaker. ``redis`` is an
-optional dependency (``featbit-experiments[redis]``), imported when a store is created.
+Loss: the markers never expire. A marker that vanished or changed (Redis restarted empty,
+``FLUSHDB``, failover to an empty replica, eviction of the marker itself) means the shard lost
+what it held, which a unit expiring never does. The store counts each such shard in
+:attr:`RedisStore.losses_seen` and bumps the shard's :meth:`~RedisStore.generation`, so the ledger
+can tell "this unit was lost" from "this unit is new or expired". What it cannot see: eviction of
+single units (``maxmemory-policy`` other than ``noeviction``) and a restart from an older snapshot;
+``durability.redis_durability_problems`` warns about both.
+
+Failures never escape as Redis errors: a call that fails raises :class:`StoreUnavailable`, after
+at most ``connect_timeout`` to connect (TLS included) plus ``socket_timeout`` per read. After
+``failure_threshold`` failures in a row the breaker opens (see ``breaker``) and calls fail at once.
+``redis`` is an optional dependency (``featbit-experiments[redis]``), imported when a store is
+created.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
+import zlib
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 from ..errors import ConfigurationError
+from . import _redis_scripts as scripts
+from .breaker import CircuitBreaker
+from .durability import redis_durability_problems
 from .store import FALLBACK_TTL_SECONDS, LedgerEntry, LedgerKey, StoreUnavailable, unit_ttls
 
 DEFAULT_KEY_PREFIX = "featbit-experiments:"
+#: Ledger shards: each is one cluster hash slot and one loss marker.
+SHARDS = 1024
 
 _T = TypeVar("_T")
-
-# KEYS[1] unit hash; ARGV: field, now, ttl ms.
-_TOUCH = """
-local v = redis.call('HGET', KEYS[1], ARGV[1])
-if not v then return false end
-redis.call('HSET', KEYS[1], 's:' .. ARGV[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return v
-"""
-
-# ARGV: field, now, ttl ms, packed new entry. Returns {created, packed entry in force}.
-_CLAIM = """
-local v = redis.call('HGET', KEYS[1], ARGV[1])
-local created = 0
-if not v then
-  v = ARGV[4]
-  created = 1
-  redis.call('HSET', KEYS[1], ARGV[1], v, 's:' .. ARGV[1], ARGV[2])
-else
-  redis.call('HSET', KEYS[1], 's:' .. ARGV[1], ARGV[2])
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return {created, v}
-"""
-
-# ARGV: field, now, ttl ms, packed new entry, new variation id. Returns the previous entry.
-_REPLACE = """
-local v = redis.call('HGET', KEYS[1], ARGV[1])
-if (not v) or string.match(v, '^[^|]*|[^|]*|(.*)$') ~= ARGV[5] then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
-end
-redis.call('HSET', KEYS[1], 's:' .. ARGV[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return v
-"""
 
 
 def _pack(entry: LedgerEntry) -> str:
@@ -74,22 +56,29 @@ def _unpack(raw: bytes, unit: str, last_seen: float) -> LedgerEntry:
     return LedgerEntry(variation_id, unit, float(assigned_at), last_seen, int(version))
 
 
+def shard_of(unit: str, unit_id: str) -> int:
+    """The ledger shard a unit lives in."""
+    return zlib.crc32(f"{unit}:{unit_id}".encode()) % SHARDS
+
+
 class RedisStore:
-    """Assignment store on a Redis server shared by every instance of a service.
+    """Assignment store on a Redis server (or cluster) shared by every instance of a service.
 
     Args:
-        url: ``redis://host:port/db`` (``rediss://`` for TLS).
-        key_prefix: Prepended to every key; use one per environment (and per test).
+        url: ``redis://host:port/db`` (``rediss://`` for TLS); with ``cluster``, any node.
+        key_prefix: Prepended to every key; use one per environment (and per test). It may not
+            contain braces, which would change the cluster hash slot.
         ttl_seconds: Idle TTL per unit name, merged over
             :data:`~featbit_experiments.continuity.DEFAULT_TTL_SECONDS`.
-        socket_timeout: Seconds to wait for Redis on each call; keep it small, since an
+        socket_timeout: Seconds to wait for each read from Redis; keep it small, since an
             evaluation waits this long before going on without the ledger (100 ms leaves
             room for a loaded host: loopback calls measured up to ~60 ms at load 5 on 2 cores).
-        connect_timeout: Seconds to wait for a new connection.
+        connect_timeout: Seconds for a new connection, TCP connect and TLS handshake together.
         failure_threshold: Failures in a row that open the breaker.
         retry_interval: Once the breaker is open, seconds during which calls fail at once.
+        cluster: Talk to a Redis Cluster (``redis.cluster.RedisCluster``).
         clock: Seconds since the epoch, for ``assigned_at``/``last_seen``.
-        connection_options: Extra keyword arguments for ``redis.ConnectionPool``.
+        connection_options: Extra keyword arguments for the connection pool.
     """
 
     is_remote = True
@@ -104,81 +93,89 @@ class RedisStore:
         connect_timeout: float = 0.1,
         failure_threshold: int = 3,
         retry_interval: float = 1.0,
+        cluster: bool = False,
         clock: Callable[[], float] = time.time,
         **connection_options: Any,
     ) -> None:
         try:
-            import redis
-            from redis.backoff import NoBackoff
-            from redis.connection import parse_url
-            from redis.retry import Retry
+            from . import _redis_connection as connection
         except ImportError as error:  # pragma: no cover - depends on the installed extras
             raise ConfigurationError(
                 "RedisStore needs the redis package: pip install 'featbit-experiments[redis]'"
             ) from error
+        if "{" in key_prefix or "}" in key_prefix:
+            raise ConfigurationError(f"key_prefix may not contain braces: {key_prefix!r}")
         self.key_prefix = key_prefix
         self.ttl_seconds = unit_ttls(ttl_seconds)
-        self.failure_threshold = max(1, failure_threshold)
-        self.retry_interval = retry_interval
         self._clock = clock
-        self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
-        self._round_trips = _Counter()
-        base = parse_url(url).get("connection_class", redis.Connection)  # type: ignore[no-untyped-call]
-        pool = redis.ConnectionPool.from_url(
+        self._breaker = CircuitBreaker(failure_threshold, retry_interval)
+        self._errors = connection.ERRORS
+        self._breaker_open = connection.BreakerOpen
+        self._round_trips = connection.RoundTrips()
+        self._redis: Any = connection.store_client(
             url,
-            connection_class=_counting_connection(base),
-            round_trips=self._round_trips,
+            cluster=cluster,
             socket_timeout=socket_timeout,
-            socket_connect_timeout=connect_timeout,
-            retry=Retry(NoBackoff(), 0),
-            **connection_options,
+            connect_timeout=connect_timeout,
+            breaker=self._breaker,
+            round_trips=self._round_trips,
+            options=connection_options,
         )
-        self._redis = redis.Redis(connection_pool=pool)
-        self._touch = self._redis.register_script(_TOUCH)
-        self._claim = self._redis.register_script(_CLAIM)
-        self._replace = self._redis.register_script(_REPLACE)
-        self._down_until = 0.0
-        self._failures = 0
-        self._last_error = ""
+        self._touch = self._redis.register_script(scripts.TOUCH)
+        self._claim = self._redis.register_script(scripts.CLAIM)
+        self._replace = self._redis.register_script(scripts.REPLACE)
         self._fields: dict[tuple[str, str], str] = {}
-
-    @property
-    def client(self) -> Any:
-        """The ``redis.Redis`` client, for read-only checks of the server's configuration
-        (:func:`~featbit_experiments.continuity.redis_config.read_redis_durability`)."""
-        return self._redis
+        self._token = uuid.uuid4().hex[:16].encode()
+        self._markers: list[bytes | None] = [None] * SHARDS
+        self._generations = [0] * SHARDS
+        self._marker_lock = threading.Lock()
+        #: Ledger shards this store has found emptied since it was created.
+        self.losses_seen = 0
 
     @property
     def round_trips(self) -> int:
-        """Requests sent to Redis so far (every command, script call and handshake)."""
+        """Requests the ledger sent to Redis so far (every command, script call and handshake;
+        not the start-up durability check)."""
         return self._round_trips.value
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        return self._breaker
+
+    def generation(self, unit: str, unit_id: str) -> int:
+        """How many times this store has found the unit's shard emptied: a unit remembered at
+        an older generation that is now missing was lost, not expired."""
+        return self._generations[shard_of(unit, unit_id)]
 
     # -- AssignmentStore ----------------------------------------------------------------
 
     def touch(self, key: LedgerKey) -> LedgerEntry | None:
         now = self._clock()
-        keys, args = self._where(key, now)
-        raw = self._call(lambda: self._touch(keys=keys, args=args))
+        shard, keys, args = self._where(key, now)
+        raw, marker = self._call(lambda: self._touch(keys=keys, args=args))
+        self._observe(shard, marker)
         return None if raw is None else _unpack(raw, key.unit, now)
 
     def claim(self, key: LedgerKey, entry: LedgerEntry) -> tuple[LedgerEntry, bool]:
         now = self._clock()
-        keys, args = self._where(key, now)
+        shard, keys, args = self._where(key, now)
         args.append(_pack(entry))
-        created, raw = self._call(lambda: self._claim(keys=keys, args=args))
+        created, raw, marker = self._call(lambda: self._claim(keys=keys, args=args))
+        self._observe(shard, marker)
         if created:
             return entry, True
         return _unpack(raw, key.unit, now), False
 
     def replace(self, key: LedgerKey, entry: LedgerEntry) -> LedgerEntry | None:
         now = self._clock()
-        keys, args = self._where(key, now)
+        shard, keys, args = self._where(key, now)
         args += (_pack(entry), entry.variation_id)
-        raw = self._call(lambda: self._replace(keys=keys, args=args))
+        raw, marker = self._call(lambda: self._replace(keys=keys, args=args))
+        self._observe(shard, marker)
         return None if raw is None else _unpack(raw, key.unit, now)
 
     def end_unit(self, unit: str, unit_id: str) -> bool:
-        name = self._unit_key(unit, unit_id)
+        name = self.unit_key(unit, unit_id)
         return bool(self._call(lambda: self._redis.delete(name)))
 
     def record_unit(self, experiment_key: str, run_id: str, unit: str) -> str:
@@ -190,62 +187,70 @@ class RedisStore:
 
     def close(self) -> None:
         self._redis.close()
-        self._redis.connection_pool.disconnect()
+        pool = getattr(self._redis, "connection_pool", None)
+        if pool is not None:
+            pool.disconnect()
 
-    # -- keys ---------------------------------------------------------------------------
+    @property
+    def client(self) -> Any:
+        """The underlying redis-py client (for administration)."""
+        return self._redis
 
-    def _unit_key(self, unit: str, unit_id: str) -> str:
-        return f"{self.key_prefix}{{{quote(unit, safe='')}:{unit_id}}}"
+    def durability_problems(self) -> list[str]:
+        """What could make this Redis lose ledger entries (see ``durability``)."""
+        with self._round_trips.uncounted():
+            return redis_durability_problems(self._redis)
 
-    def _where(self, key: LedgerKey, now: float) -> tuple[list[str], list[Any]]:
-        """A script's KEYS (the unit's hash) and leading ARGV (field, now, TTL in ms)."""
+    # -- keys and markers ---------------------------------------------------------------
+
+    def unit_key(self, unit: str, unit_id: str) -> str:
+        """The key of the hash holding one unit's assignments."""
+        return self._unit_key(shard_of(unit, unit_id), unit, unit_id)
+
+    def _unit_key(self, shard: int, unit: str, unit_id: str) -> str:
+        return f"{self.key_prefix}{{{shard}}}{quote(unit, safe='')}:{unit_id}"
+
+    def marker_key(self, shard: int) -> str:
+        """The key of one shard's loss marker."""
+        return f"{self.key_prefix}{{{shard}}}ledger"
+
+    def _where(self, key: LedgerKey, now: float) -> tuple[int, list[str], list[Any]]:
+        """The unit's shard, a script's KEYS (unit hash, shard marker) and leading ARGV (field,
+        now, TTL in ms, this store's token)."""
         run = (key.experiment_key, key.run_id)
         field = self._fields.get(run)
         if field is None:
             field = self._fields[run] = f"{quote(run[0], safe='')}:{quote(run[1], safe='')}"
         ttl_ms = int(self.ttl_seconds.get(key.unit, FALLBACK_TTL_SECONDS) * 1000)
-        return [self._unit_key(key.unit, key.unit_id)], [field, now, ttl_ms]
+        shard = shard_of(key.unit, key.unit_id)
+        keys = [self._unit_key(shard, key.unit, key.unit_id), self.marker_key(shard)]
+        return shard, keys, [field, now, ttl_ms, self._token]
+
+    def _observe(self, shard: int, marker: bytes) -> None:
+        """Note the shard's marker; one this store did not expect means the shard was emptied."""
+        if self._markers[shard] == marker:
+            return
+        with self._marker_lock:
+            known = self._markers[shard]
+            if known is not None and known != marker:
+                self._generations[shard] += 1
+                self.losses_seen += 1
+            self._markers[shard] = marker
 
     def _call(self, operation: Callable[[], _T]) -> _T:
         """Run one Redis call; a failure becomes StoreUnavailable, and enough of them in a
         row open the breaker for ``retry_interval``."""
-        if self._down_until and time.monotonic() < self._down_until:
-            raise StoreUnavailable(f"Redis unavailable (retrying shortly): {self._last_error}")
+        probe = self._breaker.admit()
+        if probe is None:
+            raise StoreUnavailable(
+                f"Redis unavailable (retrying shortly): {self._breaker.last_error}"
+            )
         try:
             result = operation()
+        except self._breaker_open as error:
+            raise StoreUnavailable(str(error)) from error
         except self._errors as error:
-            self._last_error = f"{type(error).__name__}: {error}"
-            self._failures += 1
-            if self._failures >= self.failure_threshold:
-                self._down_until = time.monotonic() + self.retry_interval
-            raise StoreUnavailable(f"Redis unavailable: {self._last_error}") from error
-        self._failures = 0
-        self._down_until = 0.0
+            self._breaker.failed(f"{type(error).__name__}: {error}", probe=probe)
+            raise StoreUnavailable(f"Redis unavailable: {type(error).__name__}: {error}") from error
+        self._breaker.succeeded(probe=probe)
         return result
-
-
-class _Counter:
-    """A thread-safe request counter shared by a pool's connections."""
-
-    def __init__(self) -> None:
-        self.value = 0
-        self._lock = threading.Lock()
-
-    def add(self) -> None:
-        with self._lock:
-            self.value += 1
-
-
-def _counting_connection(base: type[Any]) -> type[Any]:
-    """``base`` (``redis.Connection``) counting every request it sends: one per round trip."""
-
-    class CountingConnection(base):  # type: ignore[misc]
-        def __init__(self, *, round_trips: _Counter, **options: Any) -> None:
-            super().__init__(**options)
-            self._round_trips = round_trips
-
-        def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-            self._round_trips.add()
-            super().send_packed_command(command, check_health)
-
-    return CountingConnection
