@@ -2,9 +2,9 @@
 
 ``python -m benchmarks [name ...]`` runs the named benchmarks (``provider`` or
 ``bench_provider``), all of them by default. ``python -m benchmarks --profile NAME`` runs
-benchmark NAME's workload under cProfile and prints where the time goes: the module's
-``profile()`` when it has one (its hot path in this process, e.g. an app driven without a
-server), else its ``run()``.
+benchmark NAME's workload under cProfile and prints where the time goes: when the module has
+a ``profile()``, it sets the workload up (unprofiled) and returns it as a callable, its hot
+path in this process (e.g. an app driven without a server); else the module's ``run()``.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ def main(argv: list[str]) -> int:
 
 def profile(module: ModuleType) -> int:
     """Profile ``module``'s workload; print the top functions by cumulative and own time."""
-    workload = getattr(module, "profile", None) or module.run
+    prepare = getattr(module, "profile", None)
+    workload = prepare() if prepare is not None else module.run
     profiler = cProfile.Profile()
     profiler.runcall(workload)
     stats = pstats.Stats(profiler, stream=sys.stdout).strip_dirs()

@@ -301,15 +301,20 @@ def _with_model_latency(sync: dict[str, list[float]], latency: float) -> Row:
     )
 
 
-def profile() -> None:
-    """The handler + router turn, repeat turns of 1,000 conversations (for ``--profile``)."""
+def profile() -> Callable[[], None]:
+    """For ``--profile``: 3,000 handler + router turns over 1,000 conversations (repeat
+    turns), set up before the profiler starts."""
     setup = _Setup()
-    try:
-        turn = _turns(setup.router, [setup.handler], _repeat_ids())
-        for _ in range(3_000):
-            turn()
-    finally:
-        setup.close()
+    turn = _turns(setup.router, [setup.handler], _repeat_ids())
+
+    def turns() -> None:
+        try:
+            for _ in range(3_000):
+                turn()
+        finally:
+            setup.close()
+
+    return turns
 
 
 if __name__ == "__main__":

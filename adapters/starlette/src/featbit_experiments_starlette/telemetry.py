@@ -10,12 +10,17 @@ they are written. Attribute names come from the core's ``telemetry_names``; none
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.trace import Span, SpanKind, Tracer, TracerProvider
 from starlette.types import Scope
 
@@ -76,6 +81,14 @@ class RequestTelemetry:
                 self._tracer = _tracer_of(trace.get_tracer_provider())
         return self._tracer
 
+    def off_until(self) -> float:
+        """Until when (``time.monotonic()``) :meth:`tracer` will keep answering None, so a
+        caller may skip asking until then: the next look at the global provider, forever
+        for a no-op provider given, 0.0 when tracing is on."""
+        if self._tracer is not None:
+            return 0.0
+        return self._recheck_at if self._global else math.inf
+
     def unit_attributes(self, unit_ids: Mapping[str, str]) -> dict[str, Any]:
         privacy = self._privacy
         attributes: dict[str, Any] = {}
@@ -111,3 +124,20 @@ class RequestTelemetry:
 
 def _tracer_of(provider: TracerProvider) -> Tracer | None:
     return None if isinstance(provider, _NO_TRACING) else provider.get_tracer(_INSTRUMENTATION)
+
+
+def current_context_reader() -> Callable[[], Context]:
+    """``opentelemetry.context.get_current``, or the same read without its two Python calls.
+
+    OpenTelemetry keeps the current context in a ContextVar of its runtime context (the
+    default ``ContextVarsRuntimeContext``, chosen once at import); read here from
+    opentelemetry-api 1.45. Its ``get`` is the same value at the cost of one C call, which a
+    middleware that asks on every request notices. With another runtime context, or if a
+    later version moves it, this returns the public function.
+    """
+    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+    if type(runtime) is ContextVarsRuntimeContext:
+        variable = getattr(runtime, "_current_context", None)
+        if isinstance(variable, ContextVar):
+            return variable.get
+    return otel_context.get_current
