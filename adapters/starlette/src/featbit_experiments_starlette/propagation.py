@@ -83,4 +83,9 @@ def _built(value: _Value) -> EvaluationContext:
     if isinstance(value, EvaluationContext):
         return value
     builder, unit_ids, previous, without = value
-    return builder.build(unit_ids, _built(previous), without)
+    # Nothing in force before (the usual case): build on the shared empty context, which is
+    # only read, never returned.
+    return builder.build(unit_ids, _NOTHING if previous is None else _built(previous), without)
+
+
+_NOTHING = EvaluationContext()
