@@ -21,15 +21,12 @@ import uuid
 from collections.abc import Collection, Mapping, Sequence
 from time import monotonic
 
-from opentelemetry import trace
-from opentelemetry.context import Context
-from opentelemetry.trace import Span, TracerProvider
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from opentelemetry.trace import TracerProvider
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from featbit_experiments.guardrails import EventFanout, Guardrail, LoggingSink
 from featbit_experiments.privacy import Privacy
 from featbit_experiments.provider import FeatBitProvider
-from featbit_experiments.scope import collect_assignments
 from featbit_experiments.units import UnitCatalog
 
 from .context import UnitBinding, check_propagation
@@ -164,7 +161,7 @@ class UnitContextMiddleware:
             # are asked without a Python call.
             otel = self._otel_context()
             if otel or (monotonic() >= self._untraced_until and self._tracing_on()):
-                await self._maybe_traced(otel, ids, scope, receive, send)
+                await self.telemetry.run(self.app, otel, ids, scope, receive, send)
             else:
                 await self.app(scope, receive, send)
         finally:
@@ -180,20 +177,6 @@ class UnitContextMiddleware:
             return True
         self._untraced_until = self.telemetry.off_until()
         return False
-
-    async def _maybe_traced(
-        self, otel: Context, ids: dict[str, str], scope: Scope, receive: Receive, send: Send
-    ) -> None:
-        """Run the app with its span tagged: the current one when it records, else one of
-        our own when tracing is on and no span exists; untagged otherwise."""
-        span = trace.get_current_span(otel)
-        if span.is_recording():
-            await self._traced(span, ids, scope, receive, send)
-        elif (tracer := self.telemetry.tracer()) and not span.get_span_context().is_valid:
-            with self.telemetry.own_span(tracer, scope) as own:
-                await self._traced(own, ids, scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
 
     async def _settle_request(
         self,
@@ -221,35 +204,6 @@ class UnitContextMiddleware:
             keys = self.reader.header_keys_of
             scope = with_headers(scope, ((keys(unit), value) for unit, value in changed.items()))
         return scope, send
-
-    async def _traced(
-        self, span: Span, ids: Mapping[str, str], scope: Scope, receive: Receive, send: Send
-    ) -> None:
-        """Run the app with its span tagged. The experiments are written just before the
-        last body message too, because OpenTelemetry's ASGI instrumentation ends its span
-        there, before background tasks run and before ``await self.app`` returns."""
-        telemetry = self.telemetry
-        span.set_attributes(telemetry.unit_attributes(ids))
-        with collect_assignments() as assignments:
-
-            async def send_tagged(message: Message) -> None:
-                if (
-                    assignments
-                    and message["type"] == "http.response.body"
-                    and not message.get("more_body", False)
-                ):
-                    span.set_attributes(telemetry.experiment_attributes(assignments))
-                await send(message)
-
-            try:
-                await self.app(scope, receive, send_tagged)
-            finally:
-                if span.is_recording():
-                    bound = published(scope)
-                    if bound is not None and bound is not ids:  # a dependency bound more
-                        span.set_attributes(telemetry.unit_attributes(bound))
-                    if assignments:
-                        span.set_attributes(telemetry.experiment_attributes(assignments))
 
     def _settle(
         self, problems: Sequence[InvalidId], ids: dict[str, str], changed: dict[str, str | None]
