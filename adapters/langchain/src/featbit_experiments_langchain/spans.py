@@ -163,6 +163,14 @@ class TurnSpans:
                 span.set_attributes(attributes)
         span.end()
 
+    def record_usage(self, span: Span, response: LLMResult) -> tuple[int, int] | None:
+        """Write the response's token usage and model to ``span`` now; returns the usage.
+        (The tracker passes them to :meth:`finish` instead, in one write.)"""
+        usage, attributes = self.model_result(span, response)
+        if attributes:
+            span.set_attributes(attributes)
+        return usage
+
     def model_result(
         self, span: Span, response: LLMResult
     ) -> tuple[tuple[int, int] | None, dict[str, AttributeValue] | None]:
