@@ -28,6 +28,30 @@ def per_call_seconds(fn: Callable[[], Any], *, repeat: int = 5, number: int = 20
     return best
 
 
+def alternating_calls(
+    variants: dict[str, Callable[[], Any]],
+    *,
+    calls: int,
+    clock: Callable[[], float] = time.perf_counter,
+    warmup: int = 20,
+) -> dict[str, list[float]]:
+    """Seconds of each call of each variant, the variants taking turns call by call, so a
+    burst of load on a shared machine hits all of them alike. For calls long enough (tens of
+    microseconds and up) that reading the clock around each one costs nothing that matters;
+    take medians of the result."""
+    for fn in variants.values():
+        for _ in range(warmup):
+            fn()
+    measured: dict[str, list[float]] = {name: [] for name in variants}
+    timed = [(fn, measured[name]) for name, fn in variants.items()]
+    for _ in range(calls):
+        for fn, times in timed:
+            start = clock()
+            fn()
+            times.append(clock() - start)
+    return measured
+
+
 def print_rows(title: str, rows: list[Row]) -> None:
     print(f"\n## {title}")
     print(f"{'benchmark':58} {'value':>12} {'unit':8} {'ratio':>7}  target / baseline")

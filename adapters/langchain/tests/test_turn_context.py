@@ -98,3 +98,25 @@ def test_key_naming_an_unknown_unit_is_refused_at_construction() -> None:
 def test_run_without_ids_has_an_empty_context() -> None:
     assert reader.from_config({"metadata": {"langgraph_step": 1}}).is_empty
     assert reader.from_metadata(None).is_empty
+
+
+def test_a_conflict_is_reported_even_after_the_same_ids_were_read_without_one() -> None:
+    first = reader.from_metadata({"conversation_id": "c-1"})
+    again = reader.from_config(
+        {
+            "metadata": {"conversation_id": "c-1", "user_id": "u-1"},
+            "configurable": {"user_id": "u-2"},
+        }
+    )
+
+    assert first.conflicts == ()
+    assert again.ids == {"conversation": "c-1"}
+    assert again.conflicts == ("user_id",)
+
+
+def test_ids_of_other_types_that_compare_equal_are_read_apart() -> None:
+    as_int = reader.from_metadata({"user_id": 1})
+    as_bool = reader.from_metadata({"user_id": True})
+
+    assert type(as_int.evaluation_context.attributes["user_id"]) is int
+    assert as_bool.evaluation_context.attributes["user_id"] is True

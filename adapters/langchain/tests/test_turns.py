@@ -46,6 +46,7 @@ from adapters.langchain.tests.lc_support import (
 )
 from featbit_experiments import telemetry_names as names
 from featbit_experiments.privacy import Privacy
+from tests.support import flags as fl
 
 QUESTION = {"question": "where is order 42?"}
 
@@ -215,6 +216,32 @@ def test_agent_loop_with_a_tool_call_gets_model_and_tool_spans_tagged_with_the_v
         assert attrs(span)[names.EXPERIMENT_KEY] == FLAG
         assert attrs(span)[names.EXPERIMENT_UNIT] == "conversation"
         assert attrs(span)[names.GEN_AI_CONVERSATION_ID] == conversation
+
+
+def test_a_model_call_after_a_second_experiment_carries_both_and_one_before_only_the_first(
+    make_provider: Any,
+    of_client: Any,
+    handler: ExperimentCallbackHandler,
+    exporter: InMemorySpanExporter,
+) -> None:
+    second_flag = "answer-tone-test"
+    provider = make_provider(
+        [experiment_flag(), fl.flag(second_flag, ["plain", "warm"], tags=["unit:conversation"])]
+    )
+    client = of_client(provider)
+    model = FakeMessagesListChatModel(responses=[answer("first"), answer("second")])
+    second = experiment_branch(second_flag, {"plain": model, "warm": model}, client=client)
+    turn = model | RunnableLambda(lambda reply: reply.content) | second
+    chain = router(client, turn, turn)
+
+    chain.invoke("hello", {"callbacks": [handler], "metadata": {"conversation_id": "c-two"}})
+
+    spans = exporter.get_finished_spans()
+    before, after = named(spans, "chat")
+    [turn_span] = named(spans, "invoke_workflow")
+    assert attrs(before)[names.EXPERIMENT_KEYS] == (FLAG,)
+    assert attrs(after)[names.EXPERIMENT_KEYS] == (FLAG, second_flag)
+    assert attrs(turn_span)[names.EXPERIMENT_KEYS] == (FLAG, second_flag)
 
 
 def test_streamed_response_is_one_turn_tagged_with_the_variant(

@@ -4,11 +4,12 @@ there is none. With tracing off no span is started."""
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
 import httpx
-from featbit_experiments_starlette import UnitContextMiddleware
+from featbit_experiments_starlette import RequestTelemetry, UnitContextMiddleware
 from opentelemetry import trace
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware as AsgiInstrumentation
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -27,6 +28,7 @@ from websockets.asyncio.client import connect
 from adapters.starlette.tests.apps import EXPERIMENT_FLAGS, BearerUsers, isolation_app
 from featbit_experiments import Privacy
 from featbit_experiments import telemetry_names as names
+from featbit_experiments.units import UnitCatalog
 
 ALICE = {"authorization": "Bearer alice@acme", "x-conversation-id": "c-1"}
 
@@ -194,3 +196,22 @@ async def test_with_tracing_off_no_span_is_started(make_provider, of_client) -> 
     response = await get(app, "/", {"x-conversation-id": "c-1"})
 
     assert response.json() == {"recording": False}
+
+
+def test_tracing_is_off_for_good_with_a_no_op_provider_given_and_never_with_an_sdk_one(
+    tracer_provider: TracerProvider,
+) -> None:
+    units = UnitCatalog()
+
+    assert RequestTelemetry(units, tracer_provider=trace.NoOpTracerProvider()).off_until() == (
+        math.inf
+    )
+    assert RequestTelemetry(units, tracer_provider=tracer_provider).off_until() == 0.0
+
+
+def test_with_the_global_no_op_provider_tracing_is_off_until_the_next_look() -> None:
+    telemetry = RequestTelemetry(UnitCatalog())
+    before = time.monotonic()
+
+    assert telemetry.tracer() is None
+    assert before < telemetry.off_until() <= time.monotonic() + 1.0

@@ -33,12 +33,14 @@ class ProviderLink:
         self, provider: FeatBitProvider | None = None, client: OpenFeatureClient | None = None
     ) -> None:
         self._provider = provider
-        self._client = client
+        # The default domain's client is built once; its ``provider`` is looked up in
+        # OpenFeature's registry on every call, so a provider set later is still found.
+        self._client = client if client is not None else api.get_client()
 
     def provider(self) -> FeatBitProvider | None:
         if self._provider is not None:
             return self._provider
-        found = self._client.provider if self._client is not None else api.get_client().provider
+        found = self._client.provider
         return found if isinstance(found, FeatBitProvider) else None
 
     def events(self) -> EventFanout | None:

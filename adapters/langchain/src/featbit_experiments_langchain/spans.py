@@ -23,6 +23,8 @@ from featbit_experiments.assignment import Assignment
 from featbit_experiments.provider import PROVIDER_NAME
 from featbit_experiments.telemetry import experiment_attributes
 
+from .turn_context import TurnContext
+
 if TYPE_CHECKING:
     from .turn import Turn
 
@@ -36,6 +38,10 @@ TEXT_COMPLETION = "text_completion"
 EXECUTE_TOOL = "execute_tool"
 
 _MODEL_PARAM_KEYS = ("model", "model_name", "model_id")
+
+#: The attributes every span of a turn carries (its conversation and experiments), with what
+#: they were built from: the turn's context, its privacy and how many assignments it had.
+SharedAttributes = tuple[TurnContext, "IdProtector | None", int, Mapping[str, AttributeValue]]
 
 
 class IdProtector(Protocol):
@@ -131,25 +137,24 @@ class TurnSpans:
         *,
         error: BaseException | None = None,
         is_turn: bool = False,
+        extra: Mapping[str, AttributeValue] | None = None,
     ) -> None:
         """Tag ``span`` with the turn's conversation and experiments, then end it.
 
         Args:
             is_turn: ``span`` is the turn's own: also write every known unit ID
                 (``experiment.unit_ids.<unit>``).
+            extra: More attributes of this span (a model call's usage), written in the same
+                call: the SDK takes a lock and validates per call.
         """
         if span.is_recording():
-            attributes: dict[str, AttributeValue] = {}
-            context = turn.context
-            privacy = turn.privacy
-            if context.conversation_id is not None:
-                _put_id(attributes, names.GEN_AI_CONVERSATION_ID, context.conversation_id, privacy)
+            attributes: dict[str, AttributeValue] = dict(_shared(turn))
             if is_turn:
-                for unit, value in context.ids.items():
+                privacy = turn.privacy
+                for unit, value in turn.context.ids.items():
                     _put_id(attributes, names.UNIT_ID_PREFIX + unit, value, privacy)
-            assignments = turn.assignments
-            if assignments:
-                _put_experiments(attributes, assignments, privacy)
+            if extra:
+                attributes.update(extra)
             if error is not None:
                 attributes[names.ERROR_TYPE] = type(error).__qualname__
                 span.record_exception(error)
@@ -159,19 +164,47 @@ class TurnSpans:
         span.end()
 
     def record_usage(self, span: Span, response: LLMResult) -> tuple[int, int] | None:
-        """Write the response's token usage and model to ``span``; returns the usage."""
-        usage = token_usage(response)
-        if span.is_recording():
-            attributes: dict[str, AttributeValue] = {}
-            if usage is not None:
-                attributes[names.GEN_AI_USAGE_INPUT_TOKENS] = usage[0]
-                attributes[names.GEN_AI_USAGE_OUTPUT_TOKENS] = usage[1]
-            model = _response_model(response)
-            if model:
-                attributes[names.GEN_AI_RESPONSE_MODEL] = model
-            if attributes:
-                span.set_attributes(attributes)
+        """Write the response's token usage and model to ``span`` now; returns the usage.
+        (The tracker passes them to :meth:`finish` instead, in one write.)"""
+        usage, attributes = self.model_result(span, response)
+        if attributes:
+            span.set_attributes(attributes)
         return usage
+
+    def model_result(
+        self, span: Span, response: LLMResult
+    ) -> tuple[tuple[int, int] | None, dict[str, AttributeValue] | None]:
+        """The response's token usage, and the attributes it adds to the model call's
+        ``span`` (usage and model; None when the span does not record), for
+        :meth:`finish`."""
+        usage = token_usage(response)
+        if not span.is_recording():
+            return usage, None
+        attributes: dict[str, AttributeValue] = {}
+        if usage is not None:
+            attributes[names.GEN_AI_USAGE_INPUT_TOKENS] = usage[0]
+            attributes[names.GEN_AI_USAGE_OUTPUT_TOKENS] = usage[1]
+        model = _response_model(response)
+        if model:
+            attributes[names.GEN_AI_RESPONSE_MODEL] = model
+        return usage, attributes
+
+
+def _shared(turn: Turn) -> Mapping[str, AttributeValue]:
+    """The conversation ID and experiments of ``turn``, the same on each of its spans: built
+    once, and again only when the turn's context, privacy or assignments changed."""
+    assignments = turn.assignments
+    context, privacy = turn.context, turn.privacy
+    kept = turn.span_attributes
+    if kept is not None and kept[:3] == (context, privacy, len(assignments)):
+        return kept[3]
+    attributes: dict[str, AttributeValue] = {}
+    if context.conversation_id is not None:
+        _put_id(attributes, names.GEN_AI_CONVERSATION_ID, context.conversation_id, privacy)
+    if assignments:
+        _put_experiments(attributes, assignments, privacy)
+    turn.span_attributes = (context, privacy, len(assignments), attributes)
+    return attributes
 
 
 def _put_experiments(
@@ -240,5 +273,3 @@ def _response_model(response: LLMResult) -> str | None:
                 if isinstance(model, str) and model:
                     return model
     return None
-
-

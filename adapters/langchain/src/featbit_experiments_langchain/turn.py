@@ -3,8 +3,11 @@ flag evaluations it keeps (:class:`Pin`) so every router on a flag in the turn f
 evaluation.
 
 Callbacks of one turn may arrive on several threads (executor threads, ``RunnableParallel``
-branches), so every change to a turn's own state goes through its lock. This module holds
-state only; :class:`~.turns.TurnTracker` decides when turns start and end.
+branches). A change that is one operation on a builtin container (adding a run, keeping or
+reading a pin, copying the assignments) is atomic on its own; one that takes several (the
+token sums, handing over the runs, adding assignments from any iterable) goes through the
+turn's lock. This module holds state only;
+:class:`~.turns.TurnTracker` decides when turns start and end.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from opentelemetry.trace import Span
 from featbit_experiments.assignment import Assignment
 from featbit_experiments.provider import FeatBitProvider
 
-from .spans import IdProtector
+from .spans import IdProtector, SharedAttributes
 from .turn_context import TurnContext
 
 
@@ -63,6 +66,8 @@ class Turn:
         privacy: IdProtector | None = None,
     ) -> None:
         self.run_id = run_id
+        #: ``run_id.int``, how the tracker keys runs.
+        self.run_key = run_id.int
         self.name = name
         self.context = context
         self.span = span
@@ -75,16 +80,18 @@ class Turn:
         self.input_tokens = 0
         self.output_tokens = 0
         self.saw_usage = False
+        #: The attributes every span of the turn carries, kept by ``spans`` with what they
+        #: were built from.
+        self.span_attributes: SharedAttributes | None = None
         self._assignments: list[Assignment] = []
         self._pins: dict[str, Pin] = {}
-        self._runs: set[UUID] = {run_id}
+        self._runs: set[int] = {run_id.int}  # the tracker's keys of the turn's runs
         self._lock = threading.Lock()
 
     @property
     def assignments(self) -> tuple[Assignment, ...]:
         """Every experiment assignment made in the turn so far, in order."""
-        with self._lock:
-            return tuple(self._assignments)
+        return tuple(self._assignments)  # one copy, atomic
 
     @property
     def latency_ms(self) -> float:
@@ -99,12 +106,10 @@ class Turn:
         """Keep ``flag_key``'s evaluation for the rest of the turn; returns the one in force
         (an earlier pin wins, so retries, fallbacks and other routers on the flag keep the
         first evaluation)."""
-        with self._lock:
-            return self._pins.setdefault(flag_key, pin)
+        return self._pins.setdefault(flag_key, pin)  # one operation, atomic
 
     def pinned(self, flag_key: str) -> Pin | None:
-        with self._lock:
-            return self._pins.get(flag_key)
+        return self._pins.get(flag_key)
 
     def add_usage(self, usage: tuple[int, int]) -> None:
         with self._lock:
@@ -112,11 +117,12 @@ class Turn:
             self.input_tokens += usage[0]
             self.output_tokens += usage[1]
 
-    def _add_run(self, run_id: UUID) -> None:
-        with self._lock:
-            self._runs.add(run_id)
+    def _add_run(self, run_key: int) -> None:
+        # Atomic without the lock. A run added while _take_runs hands the set over lands in
+        # the new set, as it would after waiting for the lock.
+        self._runs.add(run_key)
 
-    def _take_runs(self) -> list[UUID]:
+    def _take_runs(self) -> list[int]:
         with self._lock:
             runs, self._runs = list(self._runs), set()
             return runs

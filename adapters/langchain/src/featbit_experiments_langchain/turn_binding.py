@@ -58,10 +58,13 @@ class TurnBinding:
         self._reported = 0
         self._collecting = collect_assignments()
         self._collected: list[Assignment] = self._collecting.__enter__()
-        self._previous = api.get_transaction_context()
+        self._previous = previous = api.get_transaction_context()
         context = entered.context
         if not context.is_empty:
-            api.set_transaction_context(self._previous.merge(context.evaluation_context))
+            ours = context.evaluation_context
+            if previous.attributes or previous.targeting_key:  # else merging copies ours
+                ours = previous.merge(ours)
+            api.set_transaction_context(ours)
         self._span_token = (
             otel_context.attach(trace.set_span_in_context(entered.span))
             if entered.span is not None
@@ -97,12 +100,10 @@ class TurnBinding:
         self.close()
 
 
-
 def name_turn(entered: Entered, runnable: Runnable[Any, Any]) -> None:
     """At the root of a turn, the turn is the agent or graph the router chose."""
     if entered.is_root and entered.tracker is not None and entered.turn is not None:
         entered.tracker.name_turn(entered.turn, runnable.get_name())
-
 
 
 def tracker_of(run_manager: BaseRunManager) -> TurnTracker | None:
@@ -110,7 +111,6 @@ def tracker_of(run_manager: BaseRunManager) -> TurnTracker | None:
         if isinstance(handler, TurnTracking):
             return handler.tracker
     return None
-
 
 
 async def one(value: Any) -> AsyncIterator[Any]:
@@ -126,4 +126,3 @@ async def closing(chunks: AsyncIterator[Any]) -> AsyncIterator[AsyncIterator[Any
         aclose = getattr(chunks, "aclose", None)
         if aclose is not None:
             await aclose()
-

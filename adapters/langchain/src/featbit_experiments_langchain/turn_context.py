@@ -60,6 +60,15 @@ class TurnContext:
 
 EMPTY_TURN_CONTEXT = TurnContext()
 
+#: How many recently built contexts readers of one configuration remember: the handler and the
+#: router of one turn read the same IDs (the run's metadata) a moment apart; concurrent turns
+#: need a few more.
+_REMEMBERED = 64
+_Key = tuple[tuple[tuple[str, str], ...], tuple[str, ...]]
+#: Built contexts by reader configuration (keys, units, targeting unit), shared by every
+#: reader configured alike (a handler's and a router's).
+_remembered_by_configuration: dict[tuple[Any, ...], dict[_Key, TurnContext]] = {}
+
 
 class TurnContextReader:
     """Builds a :class:`TurnContext` from run metadata and ``configurable`` values.
@@ -96,6 +105,10 @@ class TurnContextReader:
         }
         target_unit = self.catalog.targeting_key_unit
         self._targeting_unit = self.catalog.get(target_unit) if target_unit else None
+        # Built contexts by their string attributes and conflicts. Dict operations are atomic,
+        # so threads share it without a lock; it is cleared when full.
+        configuration = (tuple(self._attribute_of.items()), tuple(self.catalog), target_unit)
+        self._remembered = _remembered_by_configuration.setdefault(configuration, {})
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -154,6 +167,18 @@ class TurnContextReader:
     def _build(self, attributes: dict[str, Any], conflicts: tuple[str, ...]) -> TurnContext:
         if not attributes and not conflicts:
             return EMPTY_TURN_CONTEXT
+        key = _key_of(attributes, conflicts)
+        if key is None:
+            return self._checked(attributes, conflicts)
+        built = self._remembered.get(key)
+        if built is None:
+            built = self._checked(attributes, conflicts)
+            if len(self._remembered) >= _REMEMBERED:
+                self._remembered.clear()
+            self._remembered[key] = built
+        return built
+
+    def _checked(self, attributes: dict[str, Any], conflicts: tuple[str, ...]) -> TurnContext:
         # The catalog reads each unit present (checking that its spellings agree and the ID is
         # well formed); units with no attribute here are skipped rather than read in vain.
         bare = EvaluationContext(None, attributes)
@@ -171,3 +196,14 @@ class TurnContextReader:
             ids.get(StandardUnit.CONVERSATION.value),
             conflicts,
         )
+
+
+def _key_of(attributes: Mapping[str, Any], conflicts: tuple[str, ...]) -> _Key | None:
+    """What a built context is remembered by; None when a value is not a string (``1`` and
+    ``True`` are equal keys, but the catalog reads them differently)."""
+    items: list[tuple[str, str]] = []
+    for name, value in attributes.items():
+        if value.__class__ is not str:
+            return None
+        items.append((name, value))
+    return tuple(items), conflicts

@@ -30,6 +30,7 @@ from uuid import UUID
 from langchain_core.outputs import LLMResult
 from langchain_core.runnables.config import var_child_runnable_config
 from opentelemetry.trace import Span
+from opentelemetry.util.types import AttributeValue
 
 from featbit_experiments.provider import FeatBitProvider
 
@@ -45,8 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["Pin", "Turn", "TurnTracker"]
 
 
-
-@dataclass
+@dataclass(slots=True)
 class _Run:
     turn: Turn
     #: The run's own span (model, tool, or the turn span for a root chain), if any.
@@ -87,12 +87,13 @@ class TurnTracker:
             client=outcomes.client if outcomes is not None else None
         )
         self._privacy = privacy
-        # Each access is one dict operation, atomic on its own: no lock is needed.
-        self._runs: dict[UUID, _Run] = {}
+        # Each access is one dict operation, atomic on its own: no lock is needed. Keyed by
+        # the run ID's integer: hashing and comparing ints costs no Python call, UUIDs do.
+        self._runs: dict[int, _Run] = {}
 
     def turn_of(self, run_id: UUID) -> Turn | None:
         """The turn a run (started and not yet ended) belongs to."""
-        run = self._runs.get(run_id)
+        run = self._runs.get(run_id.int)
         return run.turn if run is not None else None
 
     @property
@@ -102,7 +103,7 @@ class TurnTracker:
 
     def anchor_of(self, run_id: UUID) -> Span | None:
         """The span a run's children are parented to (the turn span for chains)."""
-        run = self._runs.get(run_id)
+        run = self._runs.get(run_id.int)
         return run.anchor if run is not None else None
 
     def name_turn(self, turn: Turn, name: str) -> None:
@@ -142,7 +143,7 @@ class TurnTracker:
             self._put(run_id, _Run(turn, turn.span, turn.span, name))
         else:
             self._joined(parent, name)
-            parent.turn._add_run(run_id)
+            parent.turn._add_run(run_id.int)
             self._put(run_id, _Run(parent.turn, None, parent.anchor, name, parent_id))
 
     def start_model(
@@ -161,7 +162,7 @@ class TurnTracker:
         else:
             self._joined(parent, name)
             turn, anchor = parent.turn, parent.anchor
-            turn._add_run(run_id)
+            turn._add_run(run_id.int)
         span = self.spans.start_model(anchor, operation, metadata, invocation_params)
         self._put(run_id, _Run(turn, span, span, name, parent_id))
 
@@ -180,35 +181,44 @@ class TurnTracker:
         else:
             self._joined(parent, name)
             turn, anchor = parent.turn, parent.anchor
-            turn._add_run(run_id)
+            turn._add_run(run_id.int)
         span = self.spans.start_tool(anchor, name, call_id)
         self._put(run_id, _Run(turn, span, span, name, parent_id))
 
     # -- ends -----------------------------------------------------------------------------
 
     def end_model(self, run_id: UUID, response: LLMResult) -> None:
-        run = self._runs.get(run_id)
+        run = self._runs.get(run_id.int)
+        extra = None
         if run is not None and run.span is not None:
-            usage = self.spans.record_usage(run.span, response)
+            usage, extra = self.spans.model_result(run.span, response)
             if usage is not None:
                 run.turn.add_usage(usage)
-        self.end_run(run_id)
+        self.end_run(run_id, extra=extra)
 
-    def end_run(self, run_id: UUID, error: BaseException | None = None) -> None:
+    def end_run(
+        self,
+        run_id: UUID,
+        error: BaseException | None = None,
+        *,
+        extra: Mapping[str, AttributeValue] | None = None,
+    ) -> None:
         """Any run's end; the root run's end ends its turn. A stream its consumer closed
-        early (``GeneratorExit``) ends normally: stopping to read is not a failure."""
+        early (``GeneratorExit``) ends normally: stopping to read is not a failure.
+        ``extra`` attributes go on the run's own span."""
         if isinstance(error, GeneratorExit):
             error = None
-        run = self._runs.pop(run_id, None)
+        key = run_id.int
+        run = self._runs.pop(key, None)
         if run is None:
             return
         turn = run.turn
         if run.span is not None and run.span is not turn.span:
-            self.spans.finish(run.span, turn, error=error)
-        if run_id == turn.run_id:
+            self.spans.finish(run.span, turn, error=error, extra=extra)
+        if key == turn.run_key:
             self._end_turn(turn, error)
         elif error is not None and run.parent_id is not None:
-            parent = self._runs.get(run.parent_id)
+            parent = self._runs.get(run.parent_id.int)
             if parent is not None and parent.name == FALLBACKS_RUN_NAME:
                 parent.failed_child = (run.name, error)
 
@@ -217,12 +227,13 @@ class TurnTracker:
     def _parent(self, parent_run_id: UUID | None) -> tuple[UUID | None, _Run | None]:
         """The run a starting run belongs under: its parent, or the run LangChain's ambient
         config names when that one is more specific (see the module docstring)."""
-        given = self._runs.get(parent_run_id) if parent_run_id is not None else None
+        parent_key = parent_run_id.int if parent_run_id is not None else None
+        given = self._runs.get(parent_key) if parent_key is not None else None
         ambient = var_child_runnable_config.get()
         callbacks = ambient.get("callbacks") if ambient else None
         ambient_id = getattr(callbacks, "parent_run_id", None)
-        if ambient_id is not None and ambient_id != parent_run_id:
-            found = self._runs.get(ambient_id)
+        if ambient_id is not None and ambient_id.int != parent_key:
+            found = self._runs.get(ambient_id.int)
             if found is not None and (given is None or found.parent_id == parent_run_id):
                 return ambient_id, found
         return parent_run_id, given
@@ -239,7 +250,7 @@ class TurnTracker:
             record_fallback(provider.events, parent.turn, failed[0], failed[1], name)
 
     def _put(self, run_id: UUID, run: _Run) -> None:
-        self._runs[run_id] = run
+        self._runs[run_id.int] = run
 
     def _new_turn(self, run_id: UUID, metadata: Mapping[str, Any] | None, name: str) -> Turn:
         provider = self.provider.provider()

@@ -13,7 +13,9 @@ from .context import (
     use_contextvars_propagator,
 )
 from .effective import STATE_KEY
+from .invalid_id import InvalidId
 from .middleware import UnitContextMiddleware, new_request_id
+from .propagation import UnitContextPropagator
 from .rejection import Rejection, default_rejection
 from .sources import (
     Source,
@@ -27,7 +29,7 @@ from .sources import (
     query_param,
 )
 from .telemetry import RequestTelemetry
-from .validation import PROTECTED_UNITS, InvalidId, UnitReader
+from .validation import PROTECTED_UNITS, UnitReader
 
 __all__ = [
     "PROTECTED_UNITS",
@@ -39,6 +41,7 @@ __all__ = [
     "Source",
     "UnitBinding",
     "UnitContextMiddleware",
+    "UnitContextPropagator",
     "UnitReader",
     "authenticated",
     "authenticated_tenant",

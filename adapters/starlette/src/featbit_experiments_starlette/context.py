@@ -9,7 +9,9 @@ restored when the block ends, because OpenFeature's contextvars propagator has n
 own.
 
 OpenFeature's propagator is process-global, so this module installs none unless asked:
-call :func:`use_contextvars_propagator` once at start-up.
+call :func:`use_contextvars_propagator` once at start-up. With that propagator a binding is
+built only when something reads the transaction context (see ``propagation``); with any other
+it is built and set at once.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ import logging
 from collections.abc import Collection, Mapping
 from contextvars import ContextVar, Token
 from types import MappingProxyType, TracebackType
+from typing import Any
 
 from openfeature import api
 from openfeature.evaluation_context import EvaluationContext
-from openfeature.transaction_context import ContextVarsTransactionContextPropagator
 
 from featbit_experiments.units import UnitCatalog
+
+from .propagation import UnitContextPropagator, defer, restore
 
 logger = logging.getLogger("featbit_experiments")
 
@@ -36,12 +40,15 @@ _propagation_checked = False
 
 
 def use_contextvars_propagator() -> None:
-    """Install OpenFeature's ``ContextVarsTransactionContextPropagator`` process-wide.
+    """Install :class:`~featbit_experiments_starlette.propagation.UnitContextPropagator`
+    process-wide: it keeps the transaction context in a ContextVar as OpenFeature's
+    ``ContextVarsTransactionContextPropagator`` does, and builds bound unit IDs into a context
+    only when an evaluation needs them.
 
     Without a propagator OpenFeature drops transaction contexts silently. Call this once at
     start-up unless the application installs a propagator of its own.
     """
-    api.set_transaction_context_propagator(ContextVarsTransactionContextPropagator())
+    api.set_transaction_context_propagator(UnitContextPropagator())
 
 
 def current_unit_ids() -> Mapping[str, str]:
@@ -49,8 +56,9 @@ def current_unit_ids() -> Mapping[str, str]:
     return MappingProxyType(_unit_ids.get())
 
 
-#: What :meth:`UnitBinding.enter` replaced, for :meth:`UnitBinding.leave` to put back.
-Saved = tuple[EvaluationContext, "Token[Mapping[str, str]]"]
+#: What :meth:`UnitBinding.enter` replaced, for :meth:`UnitBinding.leave` to put back: the
+#: transaction context (or the token of a pending binding) and the unit IDs' token.
+Saved = tuple["EvaluationContext | Token[Any]", "Token[Mapping[str, str]]"]
 
 
 class UnitBinding:
@@ -91,16 +99,15 @@ class UnitBinding:
             without: Units to unbind in the block (IDs found to conflict): they leave both
                 the transaction context and :func:`current_unit_ids`.
         """
-        previous = api.get_transaction_context()
-        ours = self.context_for(unit_ids)
-        if previous.attributes or previous.targeting_key:
-            ours = previous.merge(ours)
         outer = _unit_ids.get()
         merged = {**outer, **unit_ids} if outer else unit_ids
         if without:
-            ours = self._unbound(ours, without)
             merged = {unit: value for unit, value in merged.items() if unit not in without}
-        api.set_transaction_context(ours)
+        pending = defer(self, unit_ids, without)
+        if pending is not None:
+            return pending, _unit_ids.set(merged)
+        previous = api.get_transaction_context()
+        api.set_transaction_context(self.build(unit_ids, previous, without))
         return previous, _unit_ids.set(merged)
 
     @staticmethod
@@ -113,7 +120,20 @@ class UnitBinding:
             _unit_ids.reset(token)
         except ValueError:
             return
-        api.set_transaction_context(previous)
+        if isinstance(previous, Token):
+            restore(previous)
+        else:
+            api.set_transaction_context(previous)
+
+    def build(
+        self, unit_ids: Mapping[str, str], previous: EvaluationContext, without: Collection[str]
+    ) -> EvaluationContext:
+        """The transaction context of a binding: ``previous`` merged with ``unit_ids`` (ours
+        win), less the units in ``without``."""
+        ours = self.context_for(unit_ids)
+        if previous.attributes or previous.targeting_key:
+            ours = previous.merge(ours)
+        return self._unbound(ours, without) if without else ours
 
     def _unbound(self, context: EvaluationContext, units: Collection[str]) -> EvaluationContext:
         names = {name for unit in units for name in self._names_of.get(unit, ())}

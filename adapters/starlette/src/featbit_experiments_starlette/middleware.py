@@ -5,8 +5,10 @@ Pure ASGI on purpose: ``BaseHTTPMiddleware`` runs the endpoint in a copied conte
 sees WebSockets, so the IDs would not reach streaming bodies and sessions reliably. Here the
 IDs are bound around ``await self.app(...)``, which returns only after the body has streamed,
 background tasks have run or the WebSocket has closed, and are restored afterwards. All
-configuration is turned into lookup tables in ``__init__``; a request costs a few header scans,
-one validation per ID and one context switch. Nothing here raises into the request: a bad ID is
+configuration is turned into lookup tables in ``__init__``. A request costs one pass over its
+headers, the unit's rule for an ID not accepted lately, two ContextVar sets (OpenFeature's
+transaction context is built only if something evaluates, see ``propagation``) and, without
+tracing, one read of OpenTelemetry's context. Nothing here raises into the request: a bad ID is
 a 400 (only for what the client sent), dropped or replaced, never a 500. The effective IDs are
 what the application sees: ``request.state.unit_ids`` and, when the middleware changed what
 was sent, the request's headers (see ``effective``).
@@ -17,23 +19,23 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Collection, Mapping, Sequence
+from time import monotonic
 
-from opentelemetry import trace
-from opentelemetry.trace import Span, TracerProvider
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from opentelemetry.trace import TracerProvider
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from featbit_experiments.guardrails import EventFanout, Guardrail, LoggingSink
 from featbit_experiments.privacy import Privacy
 from featbit_experiments.provider import FeatBitProvider
-from featbit_experiments.scope import collect_assignments
 from featbit_experiments.units import UnitCatalog
 
 from .context import UnitBinding, check_propagation
 from .effective import STATE_KEY, echoing, published, with_headers
+from .invalid_id import InvalidId
 from .rejection import Rejection, refuse
-from .telemetry import RequestTelemetry
+from .telemetry import RequestTelemetry, current_context_reader
 from .types import IdGenerator, OnInvalid
-from .validation import InvalidId, SourceSpec, UnitReader
+from .validation import SourceSpec, UnitReader
 
 logger = logging.getLogger("featbit_experiments")
 
@@ -131,29 +133,19 @@ class UnitContextMiddleware:
             tracer_provider=tracer_provider,
             privacy=privacy or (provider.privacy if provider is not None else None),
         )
+        self._otel_context = current_context_reader()
+        self._untraced_until = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         ids, problems = self.reader.read(scope)
-        changed: dict[str, str | None] | None = None
-        if problems:
-            changed = {}
-            rejected = self._settle(problems, ids, changed)
-            if rejected:
-                await refuse(rejected, self._rejection, scope, receive, send)
+        if problems or (self._generate_conversation and "conversation" not in ids):
+            settled = await self._settle_request(ids, problems, scope, receive, send)
+            if settled is None:
                 return
-        if self._generate_conversation and "conversation" not in ids:
-            generated = self._new_id("conversation")
-            if generated is not None:
-                ids["conversation"] = generated
-                send = echoing(send, self._echo_header, generated.encode("latin-1"))
-                changed = changed if changed is not None else {}
-                changed["conversation"] = generated
-        if changed:
-            keys = self.reader.header_keys_of
-            scope = with_headers(scope, ((keys(unit), value) for unit, value in changed.items()))
+            scope, send = settled
         state = scope.get("state")  # publish(), inlined: this runs on every request
         if state is None:
             scope["state"] = state = {}
@@ -162,49 +154,56 @@ class UnitContextMiddleware:
             self._check_propagation = False
             check_propagation()
         watching = self._watch_user and "user" not in scope
-        saved = self._binding.enter(ids)
+        saved = self._binding.enter(ids) if ids else None  # no IDs: nothing to bind
         try:
-            span = trace.get_current_span()
-            if span.is_recording():
-                await self._traced(span, ids, scope, receive, send)
-            elif (tracer := self.telemetry.tracer()) and not span.get_span_context().is_valid:
-                with self.telemetry.own_span(tracer, scope) as own:
-                    await self._traced(own, ids, scope, receive, send)
+            # Most requests have no span and no tracing: OpenTelemetry's context is empty
+            # then, and the tracer for our own span is known to be off until a recheck. Both
+            # are asked without a Python call.
+            otel = self._otel_context()
+            if otel or (monotonic() >= self._untraced_until and self._tracing_on()):
+                await self.telemetry.run(self.app, otel, ids, scope, receive, send)
             else:
                 await self.app(scope, receive, send)
         finally:
-            self._binding.leave(saved)
+            if saved is not None:
+                self._binding.leave(saved)
         if self._watch_user:
             self._check_user_source(scope, watching)
 
-    async def _traced(
-        self, span: Span, ids: Mapping[str, str], scope: Scope, receive: Receive, send: Send
-    ) -> None:
-        """Run the app with its span tagged. The experiments are written just before the
-        last body message too, because OpenTelemetry's ASGI instrumentation ends its span
-        there, before background tasks run and before ``await self.app`` returns."""
-        telemetry = self.telemetry
-        span.set_attributes(telemetry.unit_attributes(ids))
-        with collect_assignments() as assignments:
+    def _tracing_on(self) -> bool:
+        """Whether there is a tracer for our own span; when not, remember until when there
+        will be none, so requests until then do not ask."""
+        if self.telemetry.tracer() is not None:
+            return True
+        self._untraced_until = self.telemetry.off_until()
+        return False
 
-            async def send_tagged(message: Message) -> None:
-                if (
-                    assignments
-                    and message["type"] == "http.response.body"
-                    and not message.get("more_body", False)
-                ):
-                    span.set_attributes(telemetry.experiment_attributes(assignments))
-                await send(message)
-
-            try:
-                await self.app(scope, receive, send_tagged)
-            finally:
-                if span.is_recording():
-                    bound = published(scope)
-                    if bound is not None and bound is not ids:  # a dependency bound more
-                        span.set_attributes(telemetry.unit_attributes(bound))
-                    if assignments:
-                        span.set_attributes(telemetry.experiment_attributes(assignments))
+    async def _settle_request(
+        self,
+        ids: dict[str, str],
+        problems: Sequence[InvalidId],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> tuple[Scope, Send] | None:
+        """The rare path: settle the problems (answering the request itself when one is
+        rejected, then None) and generate a missing conversation ID; the scope and send
+        the application gets, with the effective IDs in the headers and the echo."""
+        changed: dict[str, str | None] = {}
+        if problems:
+            rejected = self._settle(problems, ids, changed)
+            if rejected:
+                await refuse(rejected, self._rejection, scope, receive, send)
+                return None
+        if self._generate_conversation and "conversation" not in ids:
+            generated = self._new_id("conversation")
+            if generated is not None:
+                ids["conversation"] = changed["conversation"] = generated
+                send = echoing(send, self._echo_header, generated.encode("latin-1"))
+        if changed:
+            keys = self.reader.header_keys_of
+            scope = with_headers(scope, ((keys(unit), value) for unit, value in changed.items()))
+        return scope, send
 
     def _settle(
         self, problems: Sequence[InvalidId], ids: dict[str, str], changed: dict[str, str | None]

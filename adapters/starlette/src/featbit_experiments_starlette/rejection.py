@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from .validation import InvalidId
+from .invalid_id import InvalidId
 
 logger = logging.getLogger("featbit_experiments")
 

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 from starlette.types import Scope
 
 from featbit_experiments.errors import ConfigurationError
-from featbit_experiments.guardrails import Guardrail
 from featbit_experiments.units import Unit, UnitCatalog
 
+from .invalid_id import InvalidId
 from .sources import Repeated, Source, default_sources, header_values
 from .types import ReadValue
 
@@ -36,58 +35,8 @@ PROTECTED_UNITS = frozenset({"user", "account"})
 SourceSpec: TypeAlias = Source | ReadValue | Sequence[Source]
 
 _NONE_INVALID: tuple[InvalidId, ...] = ()
-
-
-@dataclass(frozen=True)
-class InvalidId:
-    """A unit whose ID cannot be used: which unit, from which field(s), and why.
-
-    Args:
-        unit: The unit's name.
-        source: The field whose value failed the rule, or that disagreed with ``others``.
-        problem: Why, without the value.
-        others: For a conflict, the fields holding a different value.
-    """
-
-    unit: str
-    source: Source
-    problem: str
-    others: tuple[Source, ...] = ()
-
-    @property
-    def guardrail(self) -> Guardrail:
-        """``unit_conflict`` when sources disagree, else ``invalid_unit_id``."""
-        return Guardrail.UNIT_CONFLICT if self.others else Guardrail.INVALID_UNIT_ID
-
-    @property
-    def sources(self) -> tuple[Source, ...]:
-        return (*self.others, self.source)
-
-    @property
-    def client_side(self) -> bool:
-        """Whether the client can fix it: every field involved is one the client sends.
-        Anything else (authentication, a mapping hook) is the application's to fix."""
-        return all(source.client_controlled for source in self.sources)
-
-    @property
-    def description(self) -> str:
-        """The fields involved, for guardrails (``header x-conversation-id``)."""
-        return ", ".join(source.description for source in self.sources)
-
-    @property
-    def message(self) -> str:
-        return f"{self.problem} ({self.description})"
-
-    def as_json(self) -> dict[str, Any]:
-        """The 400 body: names the field(s) the client must fix."""
-        return {
-            "error": self.guardrail.value,
-            "unit": self.unit,
-            "location": self.source.location,
-            "field": self.source.name,
-            "fields": [{"location": s.location, "field": s.name} for s in self.sources],
-            "detail": self.message,
-        }
+#: How many accepted IDs a unit read from one header remembers (then it starts over).
+_ACCEPTED_IDS = 4096
 
 
 class UnitReader:
@@ -142,6 +91,29 @@ class UnitReader:
         self.scope_keys = frozenset(
             source.scope_key for _, sources in plan for source in sources if source.scope_key
         )
+        # Per request, a unit read from one header only is a lookup in the request's headers
+        # (one dict built in C); the other units follow the plan, and are skipped at once when
+        # every source of theirs needs a scope key (authentication) the request lacks.
+        # Each such unit remembers the IDs it accepted lately (a set, atomic per operation),
+        # so a conversation's or user's next request is a lookup, not the unit's rule again.
+        single: list[tuple[bytes, Unit, Source, set[str]]] = []
+        rest: list[tuple[Unit, tuple[Source, ...]]] = []
+        for unit, read_from in plan:
+            key = read_from[0].header_key if len(read_from) == 1 else None
+            if key is not None and all(key != other for other, *_ in single):
+                single.append((key, unit, read_from[0], set()))
+            else:
+                rest.append((unit, read_from))
+        self._single = tuple(single)
+        self._rest = tuple(rest)
+        self._rest_header_keys = frozenset(
+            source.header_key for _, sources in rest for source in sources if source.header_key
+        )
+        needs = [source.scope_key for _, read_from in rest for source in read_from]
+        self._rest_needs: tuple[str, ...] | None = (
+            tuple(key for key in dict.fromkeys(needs) if key is not None) if all(needs) else None
+        )
+        self._rank = {unit.name: index for index, (unit, _) in enumerate(plan)}
 
     @property
     def plan(self) -> Mapping[str, tuple[Source, ...]]:
@@ -156,14 +128,72 @@ class UnitReader:
         return ()
 
     def read(self, scope: Scope) -> tuple[dict[str, str], Sequence[InvalidId]]:
-        """Usable IDs by unit name, and every unit whose value cannot be used.
+        """Usable IDs by unit name, and every unit whose value cannot be used (in plan order).
 
         An empty value counts as absent. A source that raises is logged and skipped.
         """
+        fields = scope["headers"]
+        table = dict(fields)
+        if len(table) != len(fields):  # some field sent twice: read every copy
+            found = header_values(fields, self._header_keys)
+            return self._finished(self._read_units(self._plan, scope, found, {}, None))
         ids: dict[str, str] = {}
         problems: list[InvalidId] | None = None
-        headers = header_values(scope["headers"], self._header_keys) if self._header_keys else {}
-        for unit, sources in self._plan:
+        for key, unit, source, accepted in self._single:
+            value = table.get(key)
+            if not value:
+                continue
+            raw = value.decode("latin-1")
+            if raw in accepted:
+                ids[unit.name] = raw
+                continue
+            why = unit.problem_with(raw)
+            if why is None:
+                if len(accepted) >= _ACCEPTED_IDS:
+                    accepted.clear()
+                accepted.add(raw)
+                ids[unit.name] = raw
+            else:
+                problem = InvalidId(unit.name, source, why)
+                problems = [problem] if problems is None else [*problems, problem]
+        if self._rest:
+            needs = self._rest_needs
+            runs = needs is None
+            for need in needs or ():  # a loop, not any(): no generator on every request
+                if need in scope:
+                    runs = True
+                    break
+            if runs:
+                found = {
+                    key: table[key].decode("latin-1")
+                    for key in self._rest_header_keys
+                    if key in table
+                }
+                problems = self._read_units(self._rest, scope, found, ids, problems)[1]
+        if problems is None:
+            return ids, _NONE_INVALID
+        return self._finished((ids, problems))
+
+    def _finished(
+        self, read: tuple[dict[str, str], list[InvalidId] | None]
+    ) -> tuple[dict[str, str], Sequence[InvalidId]]:
+        ids, problems = read
+        if not problems:
+            return ids, _NONE_INVALID
+        problems.sort(key=lambda problem: self._rank[problem.unit])
+        return ids, problems
+
+    @staticmethod
+    def _read_units(
+        plan: Sequence[tuple[Unit, tuple[Source, ...]]],
+        scope: Scope,
+        headers: Mapping[bytes, str],
+        ids: dict[str, str],
+        problems: list[InvalidId] | None,
+    ) -> tuple[dict[str, str], list[InvalidId] | None]:
+        """Read ``plan``'s units source by source, in order, adding to ``ids`` and
+        ``problems``; ``headers`` holds the request's values of the header sources."""
+        for unit, sources in plan:
             chosen: str | None = None
             chosen_from: Source | None = None
             problem: InvalidId | None = None
@@ -196,12 +226,10 @@ class UnitReader:
                     )
                     break
             if problem is not None:
-                if problems is None:
-                    problems = []
-                problems.append(problem)
+                problems = [problem] if problems is None else [*problems, problem]
             elif chosen is not None:
                 ids[unit.name] = chosen
-        return ids, problems or _NONE_INVALID
+        return ids, problems
 
 
 def _as_sources(spec: SourceSpec) -> tuple[Source, ...]:
