@@ -1,10 +1,12 @@
 """Run every ``benchmarks/bench_*.py`` module and print its rows.
 
 ``python -m benchmarks [name ...]`` runs the named benchmarks (``provider`` or
-``bench_provider``), all of them by default. ``python -m benchmarks --profile NAME`` runs
-benchmark NAME's workload under cProfile and prints where the time goes: when the module has
-a ``profile()``, it sets the workload up (unprofiled) and returns it as a callable, its hot
-path in this process (e.g. an app driven without a server); else the module's ``run()``.
+``bench_provider``), all of them by default except those whose module sets ``HEAVY`` (a
+sentence saying what they cost: they run when named, or with ``--all``).
+``python -m benchmarks --profile NAME`` runs benchmark NAME's workload under cProfile and
+prints where the time goes: when the module has a ``profile()``, it sets the workload up
+(unprofiled) and returns it as a callable, its hot path in this process (e.g. an app driven
+without a server); else the module's ``run()``.
 """
 
 from __future__ import annotations
@@ -27,11 +29,16 @@ def main(argv: list[str]) -> int:
             print("usage: python -m benchmarks --profile NAME", file=sys.stderr)
             return 2
         return profile(_module(argv[1]))
-    wanted = set(argv)
+    everything = "--all" in argv
+    wanted = set(argv) - {"--all"}
     for name in _names():
         if wanted and name not in wanted and name.removeprefix("bench_") not in wanted:
             continue
         module = importlib.import_module(f"benchmarks.{name}")
+        heavy = getattr(module, "HEAVY", None)
+        if heavy and not wanted and not everything:
+            print(f"\n## {name}: skipped ({heavy}); run it with `python -m benchmarks {name}`")
+            continue
         print_rows(name, module.run())
     return 0
 

@@ -31,6 +31,8 @@ from benchmarks._report import Row, print_rows
 from tests.support.event_logs import ARMS, Arm, simulated_events
 
 GIB = 2**30
+#: Skipped by a plain ``python -m benchmarks`` (``make bench``): see ``benchmarks/__main__.py``.
+HEAVY = "about 15 minutes and 10 GB of generated logs under the temp directory"
 UNITS = 2_000_000
 DAYS = 14
 PARQUET_COPIES = 10
