@@ -25,7 +25,7 @@ class Posting:
     """One post on its own thread, as an insight worker makes it."""
 
     def __init__(self, poster: InsightPoster) -> None:
-        self.status: int | None | str = "not answered"
+        self.status: int | str | None = "not answered"
         self._thread = threading.Thread(target=self._post, args=(poster,), daemon=True)
         self._thread.start()
 
