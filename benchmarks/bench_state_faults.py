@@ -1,7 +1,9 @@
 """Faults that used to lose state silently, measured: an empty Redis restart under a moved
 rollout, a Redis Cluster master failing over under load, a full disk, a deleted and a rotated
-event file, and raw IDs in logs with privacy on. Each row says what was sent or served, what was
-kept, what was counted as lost, and what was recorded, so the counts can be checked to add up.
+event file, raw IDs in logs with privacy on, and shutdown in each FeatBit fault (how long it
+takes, the threads it leaves, the insight events delivered or dropped: ``_shutdown_faults``).
+Each row says what was sent or served, what was kept, what was counted as lost, and what was
+recorded, so the counts can be checked to add up.
 
 Run alone with ``python -m benchmarks.bench_state_faults``: it prints the Markdown rows pasted
 into ``docs/reliability.md`` (the stalled-Redis rows come from ``bench_continuity``, memory per
@@ -26,6 +28,7 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.track import TrackingEventDetails
 
 from benchmarks._report import Row, print_rows
+from benchmarks._shutdown_faults import rows as shutdown_rows
 from featbit_experiments import (
     Experiment,
     FeatBitProvider,
@@ -222,7 +225,8 @@ def run() -> list[Row]:
     disk = full_disk()
     if disk is not None:
         rows.append(disk)
-    return [*rows, moved_file(rotate=False), moved_file(rotate=True), privacy_logs()]
+    rows += [moved_file(rotate=False), moved_file(rotate=True), privacy_logs()]
+    return rows + shutdown_rows()
 
 
 if __name__ == "__main__":

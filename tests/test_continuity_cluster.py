@@ -17,7 +17,13 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.flag_evaluation import Reason
 
 from featbit_experiments import Experiment, FeatBitProvider, InMemorySink, UnitPolicy
-from featbit_experiments.continuity import LedgerEntry, LedgerKey, RedisStore
+from featbit_experiments.continuity import (
+    LedgerEntry,
+    LedgerKey,
+    RedisStore,
+    Risk,
+    read_redis_durability,
+)
 from featbit_experiments.continuity.redis_store import SHARDS
 from tests.support import flags as fl
 from tests.support.load import Load, Tally
@@ -102,6 +108,26 @@ def test_every_script_of_the_ledger_stays_in_one_slot(cluster: LocalCluster) -> 
     masters_used = {cluster.master_of(store.marker_key(shard)) for shard in range(0, SHARDS, 97)}
     store.close()
     assert masters_used == set(cluster.masters())
+
+
+def test_the_durability_check_reads_every_master_and_names_each_one_at_risk(
+    cluster: LocalCluster,
+) -> None:
+    store = RedisStore(cluster.url, cluster=True, key_prefix="durability:")
+    durable = cluster.node_on(cluster.masters()[0])
+    admin = durable.client()
+    admin.config_set("appendonly", "yes")
+    admin.close()
+    durability = read_redis_durability(store.client)
+    store.close()
+    names = {server.name for server in durability.servers}
+    # Every master, and the replicas the cluster reports (Redis lists one once it has synced).
+    assert {f"127.0.0.1:{port}" for port in cluster.masters()} <= names
+    assert names <= {f"127.0.0.1:{node.port}" for node in cluster.nodes}
+    at_risk = {problem.server for problem in durability.risks()}
+    assert at_risk == names - {f"127.0.0.1:{durable.port}"}
+    assert {problem.risk for problem in durability.risks()} == {Risk.NO_PERSISTENCE}
+    assert all(text.startswith("Redis 127.0.0.1:") for text in durability.problems())
 
 
 def test_two_instances_on_the_cluster_agree_on_every_conversation(

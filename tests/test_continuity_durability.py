@@ -12,7 +12,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from featbit_experiments.continuity import redis_durability_problems
+from featbit_experiments.continuity import Risk, read_redis_durability, redis_durability_problems
 from tests.support.redis_cluster import RedisProcess
 from tests.support.redis_server import free_port
 
@@ -83,4 +83,19 @@ def test_a_redis_that_refuses_config_get_is_reported_as_unchecked(admin: redis.R
 def test_an_unreachable_redis_is_reported_not_raised() -> None:
     client = redis.Redis(port=free_port(), socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
     [problem] = redis_durability_problems(client)
-    assert "cannot read its configuration" in problem
+    assert "cannot be reached" in problem and "ConnectionError" in problem
+
+
+def test_appendfsync_no_can_lose_the_last_assignments_in_a_crash(admin: redis.Redis) -> None:
+    durable(admin)
+    admin.config_set("appendfsync", "no")
+    [problem] = read_redis_durability(admin).risks()
+    assert problem.risk is Risk.LAX_FSYNC and "appendfsync everysec" in problem.detail
+
+
+def test_the_reading_keeps_what_the_server_said(admin: redis.Redis) -> None:
+    durable(admin)
+    admin.config_set("save", "3600 1")
+    [server] = read_redis_durability(admin).servers
+    assert (server.name, server.appendonly, server.appendfsync) == ("", True, "everysec")
+    assert (server.save, server.maxmemory, server.maxmemory_policy) == ("3600 1", 0, "noeviction")

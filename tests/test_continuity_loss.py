@@ -204,6 +204,22 @@ def test_after_redis_comes_back_empty_no_conversation_this_instance_served_switc
     assert reported["shardsLostTotal"] >= 1
 
 
+def test_shutdown_records_the_losses_not_reported_yet(
+    server: ThrowawayRedis, instance: InstanceFactory, sink: InMemorySink
+) -> None:
+    provider = instance(treatment=0.5)
+    for conversation in CONVERSATIONS:
+        evaluate(provider, conversation)
+    restart_empty(server)
+    for conversation in CONVERSATIONS:
+        evaluate(provider, conversation)
+    [first] = sink.guardrails("ledger_lost")  # the first at once, the rest within the interval
+    assert first.get("unitsRestoredTotal", 0) < len(CONVERSATIONS)
+    provider.shutdown()
+    last = sink.guardrails("ledger_lost")[-1]
+    assert last["unitsRestoredTotal"] == len(CONVERSATIONS)
+
+
 def test_the_restored_variants_are_back_in_redis_for_every_instance(
     server: ThrowawayRedis, instance: InstanceFactory
 ) -> None:

@@ -262,6 +262,38 @@ def test_a_redis_with_an_append_only_file_persists(throwaway_redis: ThrowawayRed
     ]
 
 
+def test_a_redis_with_snapshots_only_is_a_warning(throwaway_redis: ThrowawayRedis) -> None:
+    configure(throwaway_redis.url, save="3600 1")
+    ((severity, message),) = found(
+        preflight(POLICY, FLAGS, plan=redis_plan(throwaway_redis.url)), Rule.REDIS_PERSISTENCE
+    )
+    assert severity is Severity.WARNING and "RDB snapshots only" in message
+
+
+def test_a_redis_syncing_its_append_only_file_lazily_is_a_warning(
+    throwaway_redis: ThrowawayRedis,
+) -> None:
+    configure(throwaway_redis.url, appendonly="yes", appendfsync="no")
+    ((severity, message),) = found(
+        preflight(POLICY, FLAGS, plan=redis_plan(throwaway_redis.url)), Rule.REDIS_PERSISTENCE
+    )
+    assert severity is Severity.WARNING and "appendfsync" in message
+
+
+def test_the_preflight_and_the_provider_use_the_same_words(
+    throwaway_redis: ThrowawayRedis,
+) -> None:
+    configure(throwaway_redis.url, maxmemory="64mb", maxmemory_policy="allkeys-lru")
+    report = preflight(POLICY, FLAGS, plan=redis_plan(throwaway_redis.url))
+    store = RedisStore(throwaway_redis.url, key_prefix=f"words-{uuid.uuid4().hex}:")
+    problems = store.durability_problems()
+    store.close()
+    warned = [
+        m for rule in (Rule.REDIS_PERSISTENCE, Rule.REDIS_EVICTION) for _, m in found(report, rule)
+    ]
+    assert sorted(warned) == sorted(problems) and len(problems) == 2
+
+
 def test_a_redis_that_refuses_config_get_gets_a_note_to_check_by_hand(
     throwaway_redis: ThrowawayRedis,
 ) -> None:

@@ -4,7 +4,9 @@ Read against fb-python-sdk 1.1.10, 1.2.0 and 1.2.1 (:data:`CHECKED_AGAINST`), wh
 everything used here: ``FBClient._config``, ``_get_flag_internal``, ``_evaluator`` (and its
 ``evaluate`` / ``_match_any_rule``), ``_event_handler``, ``_event_processor``;
 ``FBUser.from_dict`` / ``get``; ``FlagEvent``; ``InMemoryDataStorage``; ``build_http_factory``;
-``VariationSplittingAlgorithm``. An SDK upgrade is checked here and nowhere else.
+``VariationSplittingAlgorithm``; ``FBClient._update_processor`` and ``Streaming``'s WebSocket
+app (``_Streaming__wsapp``, websocket-client 1.8's ``WebSocketApp.sock`` / ``WebSocket.sock`` and
+``WebSocket.close``). An SDK upgrade is checked here and nowhere else.
 
 It bridges, it does not decide: FeatBit's evaluator stays the source of truth for bucketing and
 targeting, :mod:`.experiment_inclusion` decides ``sendToExperiment``, and the resolver decides
@@ -13,7 +15,9 @@ what to serve.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +27,7 @@ from fbclient.common_types import FBUser
 from fbclient.data_storage import InMemoryDataStorage
 from fbclient.event_processor import DefaultEventProcessor, NullEventProcessor
 from fbclient.event_types import FlagEvent
+from fbclient.streaming import Streaming
 from fbclient.utils.http_client import build_http_factory
 from fbclient.utils.variation_splitting_algorithm import VariationSplittingAlgorithm
 
@@ -37,6 +42,10 @@ NOT_READY = "client not ready"
 FLAG_NOT_FOUND = "flag not found"
 USER_NOT_SPECIFIED = "user not specified"
 EVALUATION_ERROR = "error in evaluation"
+
+#: How long stopping the stream waits for FeatBit's answer to its close frame (websocket-client
+#: waits 3 s, and a stalled server never answers).
+STREAM_CLOSE_WAIT = 0.5
 
 FlagReader = Callable[[str], "Mapping[str, Any] | None"]
 _EVALUATOR_INTERNALS = ("_evaluator", "_get_flag_internal", "_event_handler")
@@ -226,3 +235,52 @@ def _held_version(storage: Any, kind: Any, key: str) -> int | None:
     those, so the store's own dict is read; a single dict lookup needs no lock)."""
     held = storage._InMemoryDataStorage__storage.get(kind, {}).get(key)
     return None if held is None else int(held.get("timestamp") or 0)
+
+
+def stop_streaming(client: Any, close_wait: float = STREAM_CLOSE_WAIT) -> bool:
+    """Stop ``client``'s FeatBit stream so that its thread has ended when this returns;
+    False when the client has no ``fbclient`` stream (offline, or its own update processor),
+    which ``client.stop()`` then stops as usual (it finds this one stopped).
+
+    ``Streaming.stop()`` sends a close frame, waits up to 3 s in websocket-client for the
+    answer (a stalled server never sends one), closes the socket and joins the thread for the
+    websocket timeout + 1 s. In about half the runs the thread has gone back to waiting on the
+    socket's selector just as the socket is closed, which removes it from the selector: the
+    thread then sleeps out websocket-client's 10 s, the join gives up after 6 s, and the thread
+    is left behind. Here the close waits ``close_wait`` at most, and the socket is shut down
+    (both ways) while a duplicate keeps it registered, which wakes the thread wherever it waits.
+    """
+    streaming = getattr(client, "_update_processor", None)
+    if not isinstance(streaming, Streaming):
+        return False
+    held = _hold_stream_socket(streaming, close_wait)
+    try:
+        streaming.stop()
+    finally:
+        if held is not None:
+            held.close()
+    return True
+
+
+def _hold_stream_socket(streaming: Any, close_wait: float) -> socket.socket | None:
+    """A duplicate of the open WebSocket's socket, shut down once the stream closes it (None
+    when no connection is open); its close waits ``close_wait`` at most for FeatBit's answer."""
+    connection = getattr(getattr(streaming, "_Streaming__wsapp", None), "sock", None)
+    raw = getattr(connection, "sock", None)
+    if connection is None or not isinstance(raw, socket.socket):
+        return None
+    try:
+        held = socket.fromfd(raw.fileno(), raw.family, raw.type)  # a TLS socket cannot dup()
+    except (OSError, ValueError):
+        return None
+    close = connection.close
+
+    def close_briefly(*args: Any, **kwargs: Any) -> None:
+        try:
+            close(*args[:2], **{**kwargs, "timeout": close_wait})
+        finally:
+            with contextlib.suppress(OSError):
+                held.shutdown(socket.SHUT_RDWR)
+
+    connection.close = close_briefly
+    return held

@@ -54,6 +54,7 @@ class Guardrail(str, Enum):
     TARGETING_UNIT_MISMATCH = "targeting_unit_mismatch"
     INVALID_METRIC_VALUE = "invalid_metric_value"
     INSIGHTS_REJECTED = "insights_rejected"
+    INSIGHTS_DROPPED = "insights_dropped"
     EXPOSURES_NOT_COUNTED = "exposures_not_counted"
     FALLBACK_USED = "fallback_used"
     VARIANT_SWITCHED = "variant_switched"

@@ -21,7 +21,11 @@ BoundedEventProcessor)``; :meth:`FeatBitProvider.connect` uses it by default):
   endpoint rejects for its content (another 4xx) is split until every acceptable event is
   delivered and only the rejected ones are dropped; each refusal is counted and reported to the
   :attr:`~BoundedEventProcessor.rejection_listeners` (the provider makes them guardrails);
-* ``stop()`` delivers what it can within ``shutdown_timeout`` and counts the rest as dropped.
+* ``stop()`` delivers what it can within ``shutdown_timeout`` (1.2 s), then cuts the posts
+  still in flight (:mod:`.insight_posts`) and counts everything undelivered, queued or in a cut
+  post, as dropped: once it returns, ``accepted == delivered + rejected + dropped_at_stop``
+  exactly, and its threads have ended. :meth:`~BoundedEventProcessor.begin_stop` starts that
+  clock without waiting, so the provider stops the stream meanwhile.
 
 It moves ``fbclient``'s events and nothing else: no flag evaluation, no policy.
 """
@@ -36,8 +40,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import _sdk
-from .insight_wire import Answer, answer_to, write_event
+from .insight_posts import InsightPoster, InsightRejection, Settle
+
+__all__ = ["BoundedEventProcessor", "InsightCounts", "InsightRejection", "RejectionListener"]
 
 logger = logging.getLogger("featbit_experiments")
 
@@ -48,7 +53,12 @@ BATCH_SIZE = 50
 #: in flight (4 busy threads, 60,000 events: 1 worker 0.8k/s, 5 workers 8.7k/s, 10 workers 26k/s).
 DEFAULT_WORKERS = 10
 DEFAULT_MAX_BACKOFF = 30.0
-DEFAULT_SHUTDOWN_TIMEOUT = 5.0
+#: Seconds ``stop()`` keeps delivering; with :data:`CUT_GRACE` it keeps a provider's shutdown
+#: within 2 s whatever the endpoint does.
+DEFAULT_SHUTDOWN_TIMEOUT = 1.2
+#: Longest wait, once the posts still in flight at the deadline are cut, for their threads to
+#: settle them (they do in microseconds unless the machine is saturated).
+CUT_GRACE = 0.5
 
 
 @dataclass(frozen=True)
@@ -56,8 +66,9 @@ class InsightCounts:
     """What happened to the insight events (flag evaluations, metrics) handed to the processor.
 
     ``accepted == delivered + pending + dropped_at_stop + rejected`` once in-flight posts have
-    settled; ``dropped_full`` were refused on arrival because the bound was reached, so every
-    event offered is ``delivered + pending + dropped``.
+    settled, and always once ``stop()`` has returned (``pending`` is then 0); ``dropped_full``
+    were refused on arrival because the bound was reached or the processor was stopping, so
+    every event offered is ``delivered + pending + dropped``.
     """
 
     accepted: int
@@ -77,18 +88,6 @@ class InsightCounts:
         return self.accepted + self.dropped_full
 
 
-@dataclass(frozen=True)
-class InsightRejection:
-    """Events dropped for good because FeatBit cannot take them.
-
-    ``status`` is the endpoint's answer, or None when they were refused before sending.
-    """
-
-    events: int
-    status: int | None
-    reason: str
-
-
 RejectionListener = Callable[[InsightRejection], None]
 
 
@@ -97,8 +96,9 @@ class BoundedEventProcessor:
 
     ``fbclient`` calls it as ``event_processor_imp(config, sender)``; bind the keyword options
     with ``functools.partial``. It posts through its own connection pool built from ``config``
-    (the same secret, headers, proxy and TLS settings), since ``fbclient``'s sender does not
-    tell a rejected batch from a failed one.
+    (the same secret, headers, proxy and TLS settings; see :mod:`.insight_posts`), since
+    ``fbclient``'s sender does not tell a rejected batch from a failed one, nor can its posts
+    be interrupted.
 
     Args:
         config: The ``fbclient`` ``Config`` (``events_max_in_queue``, ``events_flush_interval``,
@@ -106,7 +106,8 @@ class BoundedEventProcessor:
         sender: ``fbclient``'s HTTP sender; only stopped.
         workers: Threads posting batches at once.
         max_backoff: Longest pause, in seconds, between attempts while the endpoint fails.
-        shutdown_timeout: How long :meth:`stop` keeps delivering before dropping the rest.
+        shutdown_timeout: How long :meth:`stop` keeps delivering before dropping the rest
+            (then :data:`CUT_GRACE` at most for the posts it cuts).
     """
 
     def __init__(
@@ -119,12 +120,16 @@ class BoundedEventProcessor:
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
     ) -> None:
         self.capacity = max(1, int(config.events_max_in_queue))
-        self._uri = str(config.events_uri)
         self._interval = float(config.events_flush_interval)
-        self._retries = max(0, int(config.events_max_retries))
-        self._retry_interval = float(config.events_retry_interval)
         self._sender = sender
-        self._http = _sdk.insights_http(config, max(1, workers))
+        self._poster = InsightPoster(config, max(1, workers))
+        self._settle = Settle(
+            self._settle_delivered,
+            self._settle_failed,
+            self._reject,
+            self._expire,
+            self._too_late,
+        )
         self._max_backoff = max(max_backoff, self._interval)
         self._shutdown_timeout = shutdown_timeout
         #: Called (outside any lock) with each :class:`InsightRejection`; must not raise.
@@ -138,6 +143,8 @@ class BoundedEventProcessor:
         self._probe: list[Any] | None = None  # the batch testing a failing endpoint
         self._stopping = False
         self._deadline = 0.0
+        self._stop_lock = threading.Lock()
+        self._closed = False  # stopped: every event is counted, late settlements are ignored
         self._accepted = self._delivered = self._dropped_full = 0
         self._dropped_at_stop = self._failed_posts = self._rejected = 0
         self._threads = [
@@ -168,24 +175,58 @@ class BoundedEventProcessor:
             self._flush_due = True
             self._ready.notify_all()
 
-    def stop(self) -> None:
-        """Deliver what can be delivered within ``shutdown_timeout``; drop and count the rest."""
+    def begin_stop(self) -> None:
+        """Start stopping without waiting: new events are refused, and what is held keeps
+        being delivered until ``shutdown_timeout`` from the first call. Idempotent."""
         with self._ready:
             if self._stopping:
                 return
             self._stopping = True
             self._deadline = time.monotonic() + self._shutdown_timeout
             self._ready.notify_all()
-        for thread in self._threads:
-            thread.join(max(0.0, self._deadline - time.monotonic()) + 0.1)
-        with self._ready:
-            self._dropped_at_stop += len(self._pending)
-            self._pending.clear()
-        for closing in (self._http.clear, self._sender.stop):
-            try:
-                closing()
-            except Exception:
-                logger.exception("FeatBit insight sender failed to stop")
+
+    def stop(self) -> None:
+        """Deliver what can be delivered until the deadline (see :meth:`begin_stop`), cut the
+        posts still in flight, and count every event not delivered as dropped at stop; the
+        posting threads have ended when it returns (one still connecting to a host that drops
+        packets is named in a warning, its events counted). Idempotent."""
+        self.begin_stop()
+        with self._stop_lock:
+            if self._closed:
+                return
+            for thread in self._threads:
+                thread.join(max(0.0, self._deadline - time.monotonic()))
+            self._poster.cut()
+            settled_by = time.monotonic() + CUT_GRACE
+            for thread in self._threads:
+                thread.join(max(0.0, settled_by - time.monotonic()))
+            with self._ready:
+                self._dropped_at_stop += len(self._pending) + self._in_flight
+                self._pending.clear()
+                self._in_flight = 0
+                self._closed = True
+                dropped = self._dropped_at_stop
+            self._report_stop(dropped)
+            for closing in (self._poster.close, self._sender.stop):
+                try:
+                    closing()
+                except Exception:
+                    logger.exception("FeatBit insight sender failed to stop")
+
+    def _report_stop(self, dropped: int) -> None:
+        if dropped:
+            logger.warning(
+                "%d FeatBit insight event(s) dropped at stop: not delivered within %.1f s",
+                dropped,
+                self._shutdown_timeout,
+            )
+        running = [thread.name for thread in self._threads if thread.is_alive()]
+        if running:
+            logger.warning(
+                "FeatBit insight thread(s) %s still connecting after stop; their events are "
+                "counted as dropped",
+                ", ".join(running),
+            )
 
     # -- observation --------------------------------------------------------------------
 
@@ -209,7 +250,7 @@ class BoundedEventProcessor:
             if batch is None:
                 return
             try:
-                self._deliver(batch)
+                self._poster.deliver(batch, self._settle)
             finally:
                 with self._ready:
                     if self._probe is batch:
@@ -244,68 +285,19 @@ class BoundedEventProcessor:
                 if not self._ready.wait(self._interval):
                     self._flush_due = True
 
-    def _deliver(self, batch: list[Any]) -> None:
-        parts: list[tuple[Any, str]] = []
-        unwritable = 0
-        for event in batch:
-            text = write_event(event)
-            if text is None:
-                unwritable += 1
-            else:
-                parts.append((event, text))
-        if unwritable:
-            self._reject(
-                unwritable,
-                InsightRejection(
-                    unwritable,
-                    None,
-                    "not writable as FeatBit's insight JSON (NaN, infinity or a metric value "
-                    "beyond float32)",
-                ),
-            )
-        if parts:
-            self._send(parts)
+    def _too_late(self) -> bool:
+        return self._stopping and time.monotonic() >= self._deadline
 
-    def _send(self, parts: list[tuple[Any, str]]) -> None:
-        """Post ``parts``; split a batch rejected for its content until only the rejected
-        events are left."""
-        if self._stopping and time.monotonic() >= self._deadline:
-            with self._ready:
-                self._in_flight -= len(parts)
-                self._dropped_at_stop += len(parts)
-            return
-        status = self._post("[" + ",".join(text for _, text in parts) + "]")
-        answer = answer_to(status)
-        if answer is Answer.DELIVERED:
-            self._settle_delivered(len(parts))
-        elif answer is Answer.TRANSIENT:
-            self._settle_failed([event for event, _ in parts])
-        elif answer is Answer.CONTENT_REJECTED and len(parts) > 1:
-            middle = len(parts) // 2
-            self._send(parts[:middle])
-            self._send(parts[middle:])
-        else:
-            reason = f"FeatBit's insights endpoint answered {status}"
-            self._reject(len(parts), InsightRejection(len(parts), status, reason))
-
-    def _post(self, body: str) -> int | None:
-        """The endpoint's status after up to ``events_max_retries`` retries of a transient
-        failure; None when it never answered."""
-        status: int | None = None
-        for attempt in range(self._retries + 1):
-            if attempt:
-                time.sleep(self._retry_interval)
-            try:
-                status = int(self._http.request("POST", self._uri, body=body).status)
-            except Exception as error:
-                logger.warning("FeatBit insight batch could not be sent: %s", error)
-                status = None
-            if answer_to(status) is not Answer.TRANSIENT:
-                return status
-        return status
+    def _expire(self, size: int) -> None:
+        with self._ready:
+            if not self._closed:
+                self._in_flight -= size
+                self._dropped_at_stop += size
 
     def _settle_delivered(self, size: int) -> None:
         with self._ready:
+            if self._closed:  # counted as dropped at stop already
+                return
             self._in_flight -= size
             self._delivered += size
             if self._backoff:
@@ -314,9 +306,11 @@ class BoundedEventProcessor:
 
     def _settle_failed(self, events: list[Any]) -> None:
         with self._ready:
+            if self._closed:
+                return
             self._in_flight -= len(events)
             self._failed_posts += 1
-            if self._stopping and time.monotonic() >= self._deadline:
+            if self._too_late():
                 self._dropped_at_stop += len(events)
                 return
             self._pending.extendleft(reversed(events))
@@ -324,8 +318,11 @@ class BoundedEventProcessor:
             self._resume_at = time.monotonic() + self._backoff
             self._ready.notify_all()
 
-    def _reject(self, size: int, rejection: InsightRejection) -> None:
+    def _reject(self, rejection: InsightRejection) -> None:
+        size = rejection.events
         with self._ready:
+            if self._closed:
+                return
             self._in_flight -= size
             self._rejected += size
         logger.warning("dropped %d FeatBit insight event(s): %s", size, rejection.reason)
@@ -334,4 +331,3 @@ class BoundedEventProcessor:
                 listener(rejection)
             except Exception:
                 logger.exception("insight rejection listener %r failed", listener)
-

@@ -49,12 +49,15 @@ from .resolver import FlagResolver
 from .sdk_logs import collapse_repeated_sdk_logs
 from .telemetry import EvaluationTelemetry, GuardrailSpanEvents
 from .tracking import OutcomeTracker
+from .upkeep import UPKEEP
 
 logger = logging.getLogger("featbit_experiments")
 
 PROVIDER_NAME = "featbit-experiments"
 _OFFLINE_SECRET = "offline-bootstrap"
 _OFFLINE_URL = "http://127.0.0.1"
+#: How long shutdown waits for the shared upkeep thread to end once no task is left.
+_UPKEEP_SETTLE = 0.2
 
 
 class _FlagChanges(FlagChangedListener):  # type: ignore[misc]
@@ -127,6 +130,7 @@ class FeatBitProvider(AbstractProvider):
         self.resolver.disabled_serves_default = disabled_serves_default
         self.tracker = OutcomeTracker(client, self.policy, self.events)
         self.store: AssignmentStore = store if store is not None else InMemoryStore()
+        self._owns_store = store is None
         self.resolver.ledger = AssignmentLedger(
             self.store, client, self.resolver.evaluate, self.events
         )
@@ -304,18 +308,56 @@ class FeatBitProvider(AbstractProvider):
         )
 
     def shutdown(self) -> None:
-        """Stop listening and, when the provider owns the client, flush and stop it. Idempotent."""
+        """Stop listening; when the provider owns the client, stop it within 2 s whatever
+        FeatBit does (see :meth:`_stop_client`); close the ledger, the exposure recorder and
+        the store it built; record what was lost at stop; flush the sinks. Idempotent."""
         with self._lock:
             if self._shut_down:
                 return
             self._shut_down = True
         self._unlisten()
-        self.events.flush()
         if self._owns_client:
+            self._stop_client()
+        for closing in (
+            self.resolver.ledger,
+            self.exposures,
+            self.store if self._owns_store else None,
+        ):
+            if closing is not None:
+                try:
+                    closing.close()
+                except Exception:
+                    logger.exception("%r failed to close", closing)
+        UPKEEP.settle(_UPKEEP_SETTLE)
+        self.events.flush()
+
+    def _stop_client(self) -> None:
+        """The insights' last deliveries and the stream's stop run at once: the processor's
+        deadline starts first, then the stream is stopped (its thread ended), then
+        ``client.stop()`` waits out what is left of the deadline. Insight events still held
+        then are dropped, counted, logged and recorded as an ``insights_dropped`` guardrail."""
+        insights = self._insights if isinstance(self._insights, BoundedEventProcessor) else None
+        if insights is not None:
+            insights.begin_stop()
+        for stop, what in ((self._stop_stream, "stream"), (self.client.stop, "client")):
             try:
-                self.client.stop()
+                stop()
             except Exception:
-                logger.exception("FeatBit client failed to stop cleanly")
+                logger.exception("FeatBit %s failed to stop cleanly", what)
+        if insights is not None:
+            counts = insights.counts()
+            if counts.dropped_at_stop:
+                self.events.guardrail(
+                    Guardrail.INSIGHTS_DROPPED,
+                    f"{counts.dropped_at_stop} FeatBit insight event(s) dropped at shutdown: "
+                    "not delivered before the stop deadline",
+                    events=counts.dropped_at_stop,
+                    delivered=counts.delivered,
+                    accepted=counts.accepted,
+                )
+
+    def _stop_stream(self) -> None:
+        _sdk.stop_streaming(self.client)
 
     def _listen(self) -> None:
         with self._lock:
@@ -369,6 +411,7 @@ class FeatBitProvider(AbstractProvider):
             plan, self._preflight_plan = self._preflight_plan, None
         if plan is not None:
             self.preflight_report = startup_preflight(self.client, self.policy, self.store, plan)
+
     def _insights_rejected(self, rejection: InsightRejection) -> None:
         self.events.guardrail(
             Guardrail.INSIGHTS_REJECTED,

@@ -36,6 +36,10 @@ class Task:
         self.interval = interval
         self.due = due
 
+    def method(self) -> Callable[[], Any] | None:
+        """The bound method, or None once its object is gone."""
+        return self._method()
+
     def call(self) -> bool:
         """Run once; False when the task's object is gone."""
         method = self._method()
@@ -73,6 +77,22 @@ class Upkeep:
             if task in self._tasks:
                 self._tasks.remove(task)
                 self._wake.notify()
+
+    def owners(self) -> list[object]:
+        """The live objects whose tasks are registered (for diagnostics and tests)."""
+        with self._wake:
+            methods = [task.method() for task in self._tasks]
+        return [getattr(method, "__self__", None) for method in methods if method is not None]
+
+    def settle(self, timeout: float) -> bool:
+        """Once no task is left (the last owner closed its own), wait up to ``timeout`` for
+        the thread to end; True when no upkeep thread runs (a provider's shutdown leaves no
+        thread behind)."""
+        with self._wake:
+            thread = None if self._tasks else self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        return not self.running
 
     @property
     def running(self) -> bool:

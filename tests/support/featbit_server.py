@@ -26,6 +26,12 @@ It is as strict as FeatBit's evaluation server (``featbit/featbit``,
   whole request); those sent with another environment's secret are answered 200 and kept
   apart from this environment's (:attr:`FeatBitTestServer.insights`).
 
+Faults: :meth:`~FeatBitTestServer.stop` (connections refused), :meth:`~FeatBitTestServer.
+drop_connections` and :meth:`~FeatBitTestServer.pause_streaming` (a stream cut, upgrades
+refused), :meth:`~FeatBitTestServer.stall_streaming` (a stream that accepts and then never
+answers again), and for insights ``insights_status`` (500, 429...), ``insights_delay`` and
+``insights_hanging`` (POSTs never answered).
+
 Both ports are reserved when the object is created (bound, not listening), so ``streaming_url``
 and ``event_url`` are known before :meth:`FeatBitTestServer.start` and stay the same across
 ``stop()``/``start()``. While stopped, connections are refused, which is how a test simulates a
@@ -165,6 +171,11 @@ class FeatBitTestServer:
         """Status for authorized insight POSTs; anything but 200 means nothing is delivered."""
         self.insights_delay: float = 0.0
         """Seconds to wait before answering an insight POST (the SDK's read timeout is 10 s)."""
+        self.insights_hanging: bool = False
+        """While True, insight POSTs are read and left unanswered, their connections open (an
+        endpoint that hangs); set it back to False to let them be answered."""
+        self._hanging_posts = 0
+        self._stalled = False
 
         self._stream_sock: socket.socket | None = reserve_port(0)
         self._http_sock: socket.socket | None = reserve_port(0)
@@ -241,6 +252,8 @@ class FeatBitTestServer:
                 self._loop = self._thread = None
                 self._ws_server = self._http_server = None
                 self._connections.clear()
+                self._stalled = False
+                self._hanging_posts = 0
                 # The servers closed the listening sockets; take the same ports again.
                 self._stream_sock = reserve_port(self._stream_port)
                 self._http_sock = reserve_port(self._http_port)
@@ -389,6 +402,25 @@ class FeatBitTestServer:
     def resume_streaming(self) -> None:
         with self._lock:
             self._paused = False
+
+    def stall_streaming(self) -> int:
+        """Freeze the stream, as a hung server or a broken proxy does: open WebSockets, and
+        those opened from now on (the upgrade still succeeds), are never read or written again,
+        so no data-sync, pong or close frame is answered. Lasts until :meth:`stop`. Returns the
+        number of open connections stalled."""
+        with self._lock:
+            self._stalled = True
+            connections = list(self._connections)
+        loop = self._loop
+        if loop is None:
+            return 0
+        return self._call(loop, self._stall(connections))
+
+    @property
+    def hanging_posts(self) -> int:
+        """Insight POSTs received and not answered yet because of :attr:`insights_hanging`."""
+        with self._lock:
+            return self._hanging_posts
 
     # ---------------------------------------------------------------- observations
 
@@ -566,8 +598,17 @@ class FeatBitTestServer:
             await asyncio.sleep(0.005)
         return len(connections)
 
+    async def _stall(self, connections: Iterable[ServerConnection]) -> int:
+        stalled = 0
+        for connection in connections:
+            connection.transport.pause_reading()  # websockets resumes only what it paused
+            stalled += 1
+        return stalled
+
     async def _broadcast(self, message: str) -> int:
         with self._lock:
+            if self._stalled:
+                return 0
             connections = list(self._connections)
         sent = 0
         for connection in connections:
@@ -614,6 +655,9 @@ class FeatBitTestServer:
             self._stream_requests.append(record)
             if not reason:
                 self._connections.add(connection)
+            stalled = self._stalled
+        if stalled:
+            connection.transport.pause_reading()
         if reason:
             await connection.close(INVALID_REQUEST_CLOSE_CODE, INVALID_REQUEST_CLOSE_REASON)
             return
@@ -627,6 +671,9 @@ class FeatBitTestServer:
                 self._connections.discard(connection)
 
     async def _on_stream_message(self, connection: ServerConnection, raw: str | bytes) -> None:
+        with self._lock:
+            if self._stalled:
+                return
         try:
             message = json.loads(raw)
         except ValueError:
@@ -701,6 +748,15 @@ class FeatBitTestServer:
     ) -> tuple[int, bytes]:
         if self.insights_delay > 0:
             await asyncio.sleep(self.insights_delay)
+        if self.insights_hanging:
+            with self._lock:
+                self._hanging_posts += 1
+            try:
+                while self.insights_hanging:
+                    await asyncio.sleep(0.02)
+            finally:
+                with self._lock:
+                    self._hanging_posts -= 1
         if env_id is None:
             status, items, error = 401, (), "no valid secret"
         else:

@@ -28,9 +28,16 @@ class _Control:
     def addresses(self) -> tuple[str, str, str]:
         return self._server.env_secret, self._server.streaming_url, self._server.event_url
 
-    def set_insights(self, status: int, delay: float) -> None:
+    def set_insights(self, status: int, delay: float, hanging: bool = False) -> None:
         self._server.insights_status = status
         self._server.insights_delay = delay
+        self._server.insights_hanging = hanging
+
+    def hanging_posts(self) -> int:
+        return self._server.hanging_posts
+
+    def stall_streaming(self) -> int:
+        return self._server.stall_streaming()
 
     def start(self) -> None:
         self._server.start()

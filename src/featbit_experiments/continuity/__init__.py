@@ -7,10 +7,16 @@ the policy that decides, per evaluation, between the ledger and FeatBit; ``recov
 does when the store is down or lost what it held; ``durability`` checks that a Redis keeps it.
 """
 
-from .durability import redis_durability_problems
+from .durability import (
+    DurabilityProblem,
+    RedisDurability,
+    Risk,
+    ServerDurability,
+    read_redis_durability,
+    redis_durability_problems,
+)
 from .ledger import AssignmentLedger
 from .memory import DEFAULT_MAX_ENTRIES, InMemoryStore
-from .redis_config import RedisDurability, read_redis_durability
 from .redis_store import RedisStore
 from .store import (
     DEFAULT_TTL_SECONDS,
@@ -27,11 +33,14 @@ __all__ = [
     "FALLBACK_TTL_SECONDS",
     "AssignmentLedger",
     "AssignmentStore",
+    "DurabilityProblem",
     "InMemoryStore",
     "LedgerEntry",
     "LedgerKey",
     "RedisDurability",
     "RedisStore",
+    "Risk",
+    "ServerDurability",
     "StoreUnavailable",
     "read_redis_durability",
     "redis_durability_problems",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..continuity.redis_config import RedisDurability
+from ..continuity.durability import NON_EVICTING_POLICY, DurabilityProblem, RedisDurability, Risk
 from ..continuity.store import FALLBACK_TTL_SECONDS
 from ..policy import RollbackMode
 from ..units import StandardUnit
@@ -141,6 +141,7 @@ def _ledger(deployment: Deployment) -> list[Finding]:
 
 
 def _redis(deployment: Deployment, redis: RedisDurability | None) -> list[Finding]:
+    """Each risk the durability check found (its words), then what is fine on every server."""
     if redis is None:
         if deployment.ledger == REDIS_LEDGER:
             return [
@@ -151,60 +152,51 @@ def _redis(deployment: Deployment, redis: RedisDurability | None) -> list[Findin
                 )
             ]
         return []
-    if not redis.reachable:
-        return [Finding(Severity.ERROR, Rule.REDIS_REACHABLE, f"Redis: {redis.error}")]
-    if not redis.readable:
-        return [
-            Finding(
-                Severity.NOTE,
-                Rule.REDIS_PERSISTENCE,
-                f"Redis answers but its settings cannot be read ({redis.error}): check by hand "
-                "that it persists (save or appendonly) and uses maxmemory-policy noeviction",
-            )
-        ]
-    findings: list[Finding] = []
-    if redis.persistent:
-        kinds = [
-            k
-            for k, on in (
-                ("RDB snapshots", bool((redis.save or "").strip())),
-                ("append-only file", bool(redis.appendonly)),
-            )
-            if on
-        ]
+    risks = redis.risks()
+    if not redis.reachable:  # nothing else is known
+        return [_finding(problem) for problem in risks if problem.risk is Risk.UNREACHABLE]
+    findings = [_finding(problem) for problem in risks]
+    rules = {finding.rule for finding in findings}
+    checked = [server for server in redis.servers if server.readable]
+    if checked and Rule.REDIS_PERSISTENCE not in rules:
+        kinds = ["append-only file"] + (
+            ["RDB snapshots"] if all(server.snapshots for server in checked) else []
+        )
         findings.append(
             Finding(Severity.OK, Rule.REDIS_PERSISTENCE, f"Redis persists: {', '.join(kinds)}")
         )
-    else:
-        findings.append(
-            Finding(
-                Severity.WARNING,
-                Rule.REDIS_PERSISTENCE,
-                "Redis keeps no snapshot or append-only file: a restart comes back empty and "
-                "every active unit loses its assignment",
+    if checked and Rule.REDIS_EVICTION not in rules:
+        policies = sorted({str(s.maxmemory_policy) for s in checked if s.evicting_policy})
+        if policies:
+            findings.append(
+                Finding(
+                    Severity.NOTE,
+                    Rule.REDIS_EVICTION,
+                    f"maxmemory-policy {', '.join(policies)} evicts once a maxmemory is set "
+                    "(none now); noeviction keeps the ledger whole",
+                )
             )
-        )
-    if redis.evicts:
-        findings.append(
-            Finding(
-                Severity.WARNING,
-                Rule.REDIS_EVICTION,
-                f"maxmemory-policy {redis.maxmemory_policy} with maxmemory {redis.maxmemory}: "
-                "Redis evicts ledger keys (all carry a TTL) under memory pressure; use noeviction",
+        else:
+            findings.append(
+                Finding(Severity.OK, Rule.REDIS_EVICTION, f"maxmemory-policy {NON_EVICTING_POLICY}")
             )
-        )
-    elif redis.evicting_policy:
-        findings.append(
-            Finding(
-                Severity.NOTE,
-                Rule.REDIS_EVICTION,
-                f"maxmemory-policy {redis.maxmemory_policy} evicts once a maxmemory is set "
-                "(none now); noeviction keeps the ledger whole",
-            )
-        )
-    else:
-        findings.append(Finding(Severity.OK, Rule.REDIS_EVICTION, "maxmemory-policy noeviction"))
     return findings
+
+
+#: Where each durability risk lands in the report, and how loud.
+_RISK_FINDINGS = {
+    Risk.UNREACHABLE: (Severity.ERROR, Rule.REDIS_REACHABLE),
+    Risk.UNCHECKED: (Severity.NOTE, Rule.REDIS_PERSISTENCE),
+    Risk.NO_PERSISTENCE: (Severity.WARNING, Rule.REDIS_PERSISTENCE),
+    Risk.SNAPSHOTS_ONLY: (Severity.WARNING, Rule.REDIS_PERSISTENCE),
+    Risk.LAX_FSYNC: (Severity.WARNING, Rule.REDIS_PERSISTENCE),
+    Risk.EVICTION: (Severity.WARNING, Rule.REDIS_EVICTION),
+}
+
+
+def _finding(problem: DurabilityProblem) -> Finding:
+    severity, rule = _RISK_FINDINGS[problem.risk]
+    return Finding(severity, rule, str(problem))
 
 
 def format_duration(seconds: float) -> str:

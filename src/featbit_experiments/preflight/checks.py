@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..continuity.redis_config import RedisDurability
+from ..continuity.durability import RedisDurability
 from ..flag_view import FlagView
 from ..policy import UNIT_TAG_PREFIX, Declaration, Refusal, UnitPolicy
 from ._bucketing import bucketing_findings

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..continuity.redis_config import RedisDurability, read_redis_durability
+from ..continuity.durability import RedisDurability, read_redis_durability
 from ..errors import PolicyError
 from ..policy import UnitPolicy
 from ..policy_file import load_policy
@@ -111,8 +111,8 @@ def _durability(redis: str | Any | None) -> RedisDurability | None:
     try:
         import redis as redis_py
     except ImportError:  # pragma: no cover - depends on the installed extras
-        return RedisDurability(
-            reachable=False, error="the redis package is missing: featbit-experiments[redis]"
+        return RedisDurability.unreachable(
+            "the redis package is missing: featbit-experiments[redis]"
         )
     client = redis_py.Redis.from_url(
         redis, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT

@@ -13,7 +13,7 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from ..continuity.redis_config import RedisDurability, read_redis_durability
+from ..continuity.durability import RedisDurability, read_redis_durability
 from ..policy import UnitPolicy
 from .checks import check
 from .flag_data import flags_of_client
