@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypedDict
@@ -26,6 +28,81 @@ def per_call_seconds(fn: Callable[[], Any], *, repeat: int = 5, number: int = 20
             fn()
         best = min(best, (time.perf_counter() - start) / number)
     return best
+
+
+class Timings:
+    """Per-call seconds of one workload, one figure per round."""
+
+    def __init__(self) -> None:
+        self.rounds: list[float] = []
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.rounds)
+
+    @property
+    def minimum(self) -> float:
+        return min(self.rounds)
+
+    def describe(self, scale: float = 1e6) -> str:
+        return f"median {self.median * scale:.2f}, min {self.minimum * scale:.2f}"
+
+
+def alternating_rounds(
+    workloads: dict[str, Callable[[], int]],
+    *,
+    rounds: int,
+    clock: Callable[[], float] = time.thread_time,
+) -> dict[str, Timings]:
+    """Run each workload once per round, the workloads taking turns round by round, so a burst
+    of load on a shared machine hits all of them alike. A workload runs one round and returns
+    how many calls it made. The default clock is this thread's CPU time (not inflated while
+    other processes have the CPU); take the median (typical) and the minimum (least disturbed)."""
+    timings = {name: Timings() for name in workloads}
+    for _ in range(rounds):
+        for name, workload in workloads.items():
+            start = clock()
+            calls = workload()
+            timings[name].rounds.append((clock() - start) / calls)
+    return timings
+
+
+def threaded_throughput_ratio(
+    call: Callable[[int], Any], *, calls: int, threads: int = 8, rounds: int = 5
+) -> tuple[float, float]:
+    """(median, minimum) over alternating rounds of total calls per second with ``threads``
+    threads sharing ``calls`` calls, divided by one thread's making them all (wall time: the
+    threads share one GIL, so the ratio shows what serializes beyond it). ``call(n)`` makes
+    call number ``n``; every round uses new numbers."""
+    ratios: list[float] = []
+    offset = 0
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for n in range(offset, offset + calls):
+            call(n)
+        single = calls / (time.perf_counter() - start)
+        offset += calls
+        share = calls // threads
+        barrier = threading.Barrier(threads + 1)
+
+        def work(first: int, barrier: threading.Barrier = barrier, share: int = share) -> None:
+            barrier.wait()
+            for n in range(first, first + share):
+                call(n)
+
+        workers = [
+            threading.Thread(target=work, args=(offset + i * share,)) for i in range(threads)
+        ]
+        for worker in workers:
+            worker.start()
+        barrier.wait()
+        start = time.perf_counter()
+        for worker in workers:
+            worker.join()
+        multi = share * threads / (time.perf_counter() - start)
+        offset += calls
+        ratios.append(multi / single)
+    return statistics.median(ratios), min(ratios)
 
 
 def alternating_calls(

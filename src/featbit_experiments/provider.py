@@ -35,7 +35,9 @@ from .continuity import AssignmentLedger, AssignmentStore, InMemoryStore
 from .continuity.variants import ServedVariants
 from .errors import BootstrapError
 from .exposures import DEFAULT_MAX_UNITS, ExposureRecorder, SeenKeys
+from .featbit_evaluation import FeatBitEvaluation
 from .flag_builder import Flag, bootstrap_document
+from .flag_plans import FlagPlans
 from .guardrails import EventFanout, EventSink, Guardrail, LoggingSink
 from .insights import BoundedEventProcessor, InsightRejection
 from .log_redaction import redact_sdk_logs
@@ -122,14 +124,10 @@ class FeatBitProvider(AbstractProvider):
         self.events = EventFanout(
             event_sinks, privacy=self.privacy, id_fields=id_fields_of(self.policy.units)
         )
-        self.resolver = FlagResolver(client, self.policy, self.events)
-        self.resolver.privacy = self.privacy
-        self.resolver.disabled_serves_default = disabled_serves_default
-        self.tracker = OutcomeTracker(client, self.policy, self.events)
         self.store: AssignmentStore = store if store is not None else InMemoryStore()
-        self.resolver.ledger = AssignmentLedger(
-            self.store, client, self.resolver.evaluate, self.events
-        )
+        featbit = FeatBitEvaluation(client, self.events)
+        plans = FlagPlans(client, self.policy, self.events)
+        ledger = AssignmentLedger(self.store, featbit, self.events)
         self.exposures = ExposureRecorder(
             self.events,
             privacy=self.privacy,
@@ -138,17 +136,26 @@ class FeatBitProvider(AbstractProvider):
             max_units=getattr(self.store, "max_entries", DEFAULT_MAX_UNITS),
         )
         self.outcomes = OutcomeRecorder(
-            self.events,
-            self.policy,
-            ServedVariants(self.exposures, self.resolver.ledger, self.resolver.view),
+            self.events, self.policy, ServedVariants(self.exposures, ledger, plans.view)
         )
-        self.resolver.assignment_listeners.append(self.exposures.record)
-        self.resolver.assignment_listeners.append(self.tracker.note_assignment)
-        self.tracker.outcome_listeners.append(self.outcomes.record)
-        if telemetry:
-            self.resolver.evaluation_listener = EvaluationTelemetry(
-                PROVIDER_NAME, self.privacy
-            ).record
+        self.tracker = OutcomeTracker(
+            client, self.policy, self.events, outcome_listeners=[self.outcomes.record]
+        )
+        self.resolver = FlagResolver(
+            client,
+            self.policy,
+            self.events,
+            plans=plans,
+            featbit=featbit,
+            ledger=ledger,
+            exposures=self.exposures,
+            privacy=self.privacy,
+            experiment_assigned=self.tracker.note_experiment,
+            evaluation_listener=(
+                EvaluationTelemetry(PROVIDER_NAME, self.privacy).record if telemetry else None
+            ),
+            disabled_serves_default=disabled_serves_default,
+        )
         self._owns_client = owns_client
         self._ready_timeout = ready_timeout
         self._lock = threading.Lock()

@@ -23,6 +23,10 @@ DEFAULT_MAX_ID_LENGTH = 128
 #: Where an experiment's unit key came from when it was taken from OpenFeature's targeting key.
 TARGETING_KEY_SOURCE = "targetingKey"
 
+#: Unit keys remembered as read and checked (a later turn of a conversation reads its ID
+#: without the pattern check); past this many the memory starts over.
+READ_KEYS_REMEMBERED = 65_536
+
 
 class StandardUnit(str, Enum):
     """The unit names every policy knows without configuration."""
@@ -142,6 +146,8 @@ class UnitCatalog:
         if targeting_key_unit is not None and targeting_key_unit not in by_name:
             raise ValueError(f"targeting_key_unit {targeting_key_unit!r} is not a known unit")
         self.targeting_key_unit = targeting_key_unit
+        #: (unit, source, ID) -> the UnitKey already read and checked with that ID.
+        self._checked: dict[tuple[str, str, str], UnitKey] = {}
 
     def __contains__(self, name: object) -> bool:
         return name in self._units
@@ -160,7 +166,10 @@ class UnitCatalog:
         return tuple(self._units)
 
     def read(self, unit: Unit, context: EvaluationContext) -> UnitKey | UnitKeyProblem:
-        """Read ``unit``'s ID from ``context``; never substitutes another unit's ID."""
+        """Read ``unit``'s ID from ``context``; never substitutes another unit's ID.
+
+        An ID read and checked before (found under the same first name, every other name
+        agreeing) is served from memory: a conversation's later turns skip the pattern check."""
         attributes = context.attributes
         found: list[tuple[str, Any]] = [
             (name, attributes[name])
@@ -169,6 +178,19 @@ class UnitCatalog:
         ]
         if self.targeting_key_unit == unit.name and context.targeting_key:
             found.append((TARGETING_KEY_SOURCE, context.targeting_key))
+        if found and type(found[0][1]) is str and all(v == found[0][1] for _, v in found[1:]):
+            checked = self._checked.get((unit.name, *found[0]))
+            if checked is not None:
+                return checked
+            read = self._check(unit, found)
+            if isinstance(read, UnitKey):
+                if len(self._checked) >= READ_KEYS_REMEMBERED:
+                    self._checked.clear()
+                self._checked[(unit.name, read.source, read.value)] = read
+            return read
+        return self._check(unit, found)
+
+    def _check(self, unit: Unit, found: list[tuple[str, Any]]) -> UnitKey | UnitKeyProblem:
         if not found:
             return UnitKeyProblem(
                 unit.name,

@@ -20,7 +20,7 @@ from typing import Any
 from .. import event_schema as schema
 from ..flag_view import FlagView
 from ..guardrails import CountedGuardrail, EventFanout, Guardrail, ThrottledGuardrail
-from ..resolver import LEDGER_REASON, Served
+from ..results import LEDGER_REASON, Served
 from ..upkeep import UPKEEP
 from .served import ServedUnits
 from .store import AssignmentStore, LedgerEntry, LedgerKey, StoreUnavailable, unit_ttls

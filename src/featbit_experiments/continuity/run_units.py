@@ -17,7 +17,7 @@ from openfeature.flag_evaluation import FlagResolutionDetails
 
 from ..flag_view import FlagView
 from ..guardrails import EventFanout, Guardrail
-from ..resolver import error_result
+from ..results import error_result
 from .recovery import Recovery, unit_attributes
 from .store import AssignmentStore, LedgerKey, StoreUnavailable
 
