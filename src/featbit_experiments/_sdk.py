@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from fbclient.category import FEATURE_FLAGS
 from fbclient.common_types import FBUser
@@ -133,8 +132,7 @@ class _FlagInsight(FlagEvent):  # type: ignore[misc]
         return body
 
 
-@dataclass(frozen=True)
-class Evaluation:
+class Evaluation(NamedTuple):
     """One successful FeatBit evaluation whose insight has not been sent yet."""
 
     variation_id: str

@@ -334,4 +334,3 @@ class BoundedEventProcessor:
                 listener(rejection)
             except Exception:
                 logger.exception("insight rejection listener %r failed", listener)
-

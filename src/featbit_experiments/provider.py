@@ -376,6 +376,7 @@ class FeatBitProvider(AbstractProvider):
             plan, self._preflight_plan = self._preflight_plan, None
         if plan is not None:
             self.preflight_report = startup_preflight(self.client, self.policy, self.store, plan)
+
     def _insights_rejected(self, rejection: InsightRejection) -> None:
         self.events.guardrail(
             Guardrail.INSIGHTS_REJECTED,

@@ -28,7 +28,7 @@ from .featbit_evaluation import FeatBitEvaluation
 from .featbit_user import featbit_user
 from .flag_plan import FlagPlan
 from .flag_plans import FlagPlans
-from .flag_results import Mismatch
+from .flag_results import Mismatch, Variation
 from .flag_view import KEY_DISPATCH, FlagView
 from .guardrails import EventFanout, Guardrail, ThrottledGuardrail
 from .policy import Declaration, Experiment, Refusal, UnitPolicy
@@ -281,11 +281,19 @@ class FlagResolver:
             )
             return error_result(default, ErrorCode.GENERAL, message, plan.metadata)
 
+        other_ids: dict[str, str] | None = None
+
+        def ids() -> dict[str, str]:
+            nonlocal other_ids
+            if other_ids is None:
+                other_ids = self._units.known_ids(context, unit_key)
+            return other_ids
+
         def user() -> dict[str, str]:
             # The unit ID also goes under each exact spelling a rollout buckets on, since
             # fbclient hashes a custom attribute it cannot find (case-sensitively) as "".
             extra = {
-                **self._units.known_ids(context, unit_key),
+                **ids(),
                 **dict.fromkeys(plan.unit_id_attributes, unit_key.value),
                 "assignmentUnit": unit.name,
             }
@@ -305,16 +313,7 @@ class FlagResolver:
         if isinstance(value, Mismatch):
             return error_result(default, value.code, value.message, plan.metadata)
         reason = results.reason(served.featbit_reason)
-        self._assigned(
-            plan,
-            experiment,
-            unit_key,
-            variation.variation_id,
-            variation.variant,
-            value,
-            reason,
-            context,
-        )
+        self._assigned(plan, experiment, unit_key, variation, value, reason, ids)
         metadata = dict(variation.metadata)
         metadata[meta.UNIT_KEY_SOURCE] = unit_key.source
         context_id = self.privacy.context_id(unit_key)
@@ -329,16 +328,16 @@ class FlagResolver:
         plan: FlagPlan,
         experiment: Experiment,
         unit_key: UnitKey,
-        variation_id: str,
-        variant: str,
+        variation: Variation,
         value: Any,
         reason: str,
-        context: EvaluationContext,
+        other_ids: Callable[[], dict[str, str]],
     ) -> None:
         """Tell whoever needs it of one assignment; an Assignment is built only for them."""
         if self._experiment_assigned is not None:
             self._experiment_assigned(experiment)
         exposures = self.exposures
+        variation_id, variant = variation.variation_id, variation.variant
         expose = exposures is not None and not exposures.exposed(
             experiment.experiment_key, experiment.run_id, unit_key.value, variation_id, variant
         )
@@ -353,7 +352,7 @@ class FlagResolver:
             value=value,
             reason=reason,
             flag_version=plan.view.version,
-            other_ids=self._units.known_ids(context, unit_key),
+            other_ids=other_ids(),
         )
         if scope is not None:
             scope.append(assignment)
