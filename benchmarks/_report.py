@@ -53,13 +53,17 @@ def alternating_rounds(
     *,
     rounds: int,
     clock: Callable[[], float] = time.thread_time,
+    between: Callable[[], Any] | None = None,
 ) -> dict[str, Timings]:
     """Run each workload once per round, the workloads taking turns round by round, so a burst
     of load on a shared machine hits all of them alike. A workload runs one round and returns
     how many calls it made. The default clock is this thread's CPU time (not inflated while
-    other processes have the CPU); take the median (typical) and the minimum (least disturbed)."""
+    other processes have the CPU); take the median (typical) and the minimum (least disturbed).
+    ``between`` runs before each round, untimed."""
     timings = {name: Timings() for name in workloads}
     for _ in range(rounds):
+        if between is not None:
+            between()
         for name, workload in workloads.items():
             start = clock()
             calls = workload()

@@ -62,6 +62,7 @@ class Guardrail(str, Enum):
     STORE_UNAVAILABLE = "store_unavailable"
     LEDGER_LOST = "ledger_lost"
     LEDGER_AT_RISK = "ledger_at_risk"
+    LEDGER_CACHE_DROPPED = "ledger_cache_dropped"
     SINK_FAILED = "sink_failed"
 
     def __str__(self) -> str:

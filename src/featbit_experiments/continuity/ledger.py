@@ -74,6 +74,10 @@ class AssignmentLedger:
         self._featbit = featbit
         self._events = events
         self._evaluate_first = store.is_remote
+        #: A remote store's local copy, answered without a round trip (see ``_ledger_cache``).
+        self._cached: Callable[[LedgerKey], LedgerEntry | None] | None = getattr(
+            store, "cached", None
+        )
         self.recovery = Recovery(store, events, outage_report_interval)
         self._runs = RunUnits(store, events, self.recovery)
 
@@ -117,6 +121,9 @@ class AssignmentLedger:
         if not view.enabled and experiment.kill_switch_wins:
             return self._ask_featbit(view, user)
         if self._evaluate_first:
+            held = None if self._cached is None else self._cached(key)
+            if held is not None and held.variation_id in view.raw_values:
+                return Served(held.variation_id, LEDGER_REASON)  # a repeat turn: no round trip
             pending = self._featbit.deferred(view.key, user(), view.source)
             if pending is not None:
                 return self._claim_evaluated(view, key, *pending)
