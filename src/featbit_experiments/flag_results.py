@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from openfeature.exception import ErrorCode
@@ -45,12 +44,14 @@ class Variation(NamedTuple):
         values: The value as each OpenFeature type the flag accepts, or why it cannot be.
         metadata: An experiment's ``flag_metadata`` for this variation, but the unit's own
             entries (empty for an ordinary flag).
+
+    Plain dicts, shared by every evaluation of the flag version: read them, copy to change.
     """
 
     variation_id: str
     variant: str
-    values: Mapping[FlagType, Any]
-    metadata: Mapping[str, str | int]
+    values: dict[FlagType, Any]
+    metadata: dict[str, str | int]
 
 
 class FlagResults:
@@ -72,12 +73,11 @@ class FlagResults:
     ) -> None:
         self.view = view
         self.accepted = frozenset(_FLAG_TYPES_OF.get(view.variation_type, ()))
-        self.variations: Mapping[str, Variation] = MappingProxyType(
-            {
-                variation_id: _variation(view, variation_id, self.accepted, variant_names, metadata)
-                for variation_id in view.raw_values
-            }
-        )
+        #: By variation id (treat as read-only: shared by every evaluation of this version).
+        self.variations: dict[str, Variation] = {
+            variation_id: _variation(view, variation_id, self.accepted, variant_names, metadata)
+            for variation_id in view.raw_values
+        }
         self._reasons = _reasons(view)
 
     def reason(self, featbit_reason: str) -> str:
@@ -100,16 +100,13 @@ def _variation(
     metadata: Mapping[str, str | int] | None,
 ) -> Variation:
     values = {flag_type: _typed(view, variation_id, flag_type) for flag_type in accepted}
-    shared = (
+    shared: dict[str, str | int] = (
         {}
         if metadata is None
         else {**metadata, meta.VARIATION_ID: variation_id, meta.FLAG_VERSION: view.version}
     )
     return Variation(
-        variation_id,
-        view.variant_name(variation_id, variant_names or {}),
-        MappingProxyType(values),
-        MappingProxyType(shared),
+        variation_id, view.variant_name(variation_id, variant_names or {}), values, shared
     )
 
 

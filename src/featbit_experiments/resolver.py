@@ -35,7 +35,7 @@ from .policy import Declaration, Experiment, Refusal, UnitPolicy
 from .privacy import Privacy
 from .results import Result, Served, error_result, with_default
 from .scope import open_scope
-from .units import UnitKey, UnitKeyProblem
+from .units import UnitCatalog, UnitKey, UnitKeyProblem
 
 if TYPE_CHECKING:
     from .continuity.ledger import AssignmentLedger
@@ -281,29 +281,17 @@ class FlagResolver:
             )
             return error_result(default, ErrorCode.GENERAL, message, plan.metadata)
 
-        other_ids: dict[str, str] | None = None
-
-        def ids() -> dict[str, str]:
-            nonlocal other_ids
-            if other_ids is None:
-                other_ids = self._units.known_ids(context, unit_key)
-            return other_ids
-
-        def user() -> dict[str, str]:
-            # The unit ID also goes under each exact spelling a rollout buckets on, since
-            # fbclient hashes a custom attribute it cannot find (case-sensitively) as "".
-            extra = {
-                **ids(),
-                **dict.fromkeys(plan.unit_id_attributes, unit_key.value),
-                "assignmentUnit": unit.name,
-            }
-            return featbit_user(unit_key.value, context.attributes, extra=extra)
-
-        if self.ledger is None:
-            served = self.featbit.evaluate(view.key, user(), plan.source)
-        else:
-            served = self.ledger.assign(view, declaration, unit_key, user)
+        ledger = self.ledger
+        served: Result | None = None if ledger is None else ledger.held(view, declaration, unit_key)
+        turn = None
+        if served is None:  # not a plain ledger hit: FeatBit may have to be asked
+            turn = _Turn(self._units, plan, unit_key, context)
+            if ledger is None:
+                served = self.featbit.evaluate(view.key, turn.user(), plan.source)
+            else:
+                served = ledger.assign(view, declaration, unit_key, turn.user)
         if not isinstance(served, Served):
+            assert served is not None
             return with_default(served, default, plan.metadata)
         results = plan.results
         variation = results.variations.get(served.variation_id)
@@ -313,7 +301,7 @@ class FlagResolver:
         if isinstance(value, Mismatch):
             return error_result(default, value.code, value.message, plan.metadata)
         reason = results.reason(served.featbit_reason)
-        self._assigned(plan, experiment, unit_key, variation, value, reason, ids)
+        self._assigned(plan, experiment, unit_key, variation, value, reason, context, turn)
         metadata = dict(variation.metadata)
         metadata[meta.UNIT_KEY_SOURCE] = unit_key.source
         context_id = self.privacy.context_id(unit_key)
@@ -331,7 +319,8 @@ class FlagResolver:
         variation: Variation,
         value: Any,
         reason: str,
-        other_ids: Callable[[], dict[str, str]],
+        context: EvaluationContext,
+        turn: _Turn | None,
     ) -> None:
         """Tell whoever needs it of one assignment; an Assignment is built only for them."""
         if self._experiment_assigned is not None:
@@ -352,7 +341,9 @@ class FlagResolver:
             value=value,
             reason=reason,
             flag_version=plan.view.version,
-            other_ids=other_ids(),
+            other_ids=(
+                self._units.known_ids(context, unit_key) if turn is None else turn.other_ids()
+            ),
         )
         if scope is not None:
             scope.append(assignment)
@@ -365,6 +356,38 @@ class FlagResolver:
                 listener(assignment)
             except Exception:
                 logger.exception("assignment listener %r failed", listener)
+
+
+class _Turn:
+    """What a turn that asks FeatBit builds, each part once: the unit's FeatBit user and the
+    other unit IDs the context carries."""
+
+    __slots__ = ("_context", "_ids", "_plan", "_unit_key", "_units")
+
+    def __init__(
+        self, units: UnitCatalog, plan: FlagPlan, unit_key: UnitKey, context: EvaluationContext
+    ) -> None:
+        self._units = units
+        self._plan = plan
+        self._unit_key = unit_key
+        self._context = context
+        self._ids: dict[str, str] | None = None
+
+    def other_ids(self) -> dict[str, str]:
+        if self._ids is None:
+            self._ids = self._units.known_ids(self._context, self._unit_key)
+        return self._ids
+
+    def user(self) -> dict[str, str]:
+        # The unit ID also goes under each exact spelling a rollout buckets on, since fbclient
+        # hashes a custom attribute it cannot find (case-sensitively) as "".
+        unit_key = self._unit_key
+        extra = {
+            **self.other_ids(),
+            **dict.fromkeys(self._plan.unit_id_attributes, unit_key.value),
+            "assignmentUnit": unit_key.unit,
+        }
+        return featbit_user(unit_key.value, self._context.attributes, extra=extra)
 
 
 def _no_variation(

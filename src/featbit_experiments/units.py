@@ -178,9 +178,10 @@ class UnitCatalog:
         ]
         if self.targeting_key_unit == unit.name and context.targeting_key:
             found.append((TARGETING_KEY_SOURCE, context.targeting_key))
-        if found and type(found[0][1]) is str and all(v == found[0][1] for _, v in found[1:]):
-            checked = self._checked.get((unit.name, *found[0]))
-            if checked is not None:
+        if found and type(found[0][1]) is str:
+            source, value = found[0]
+            checked = self._checked.get((unit.name, source, value))
+            if checked is not None and (len(found) == 1 or all(v == value for _, v in found)):
                 return checked
             read = self._check(unit, found)
             if isinstance(read, UnitKey):

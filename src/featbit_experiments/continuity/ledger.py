@@ -73,7 +73,7 @@ class AssignmentLedger:
         self.store = store
         self._featbit = featbit
         self._events = events
-        self._evaluate_first = store.is_remote
+        self._remote = store.is_remote
         #: A remote store's local copy, answered without a round trip (see ``_ledger_cache``).
         self._cached: Callable[[LedgerKey], LedgerEntry | None] | None = getattr(
             store, "cached", None
@@ -95,6 +95,30 @@ class AssignmentLedger:
         if experiment.rollback is RollbackMode.CONTAIN:
             return self._contain(view, key, user)
         return self._finish_active(view, experiment, key, user)
+
+    def held(self, view: FlagView, declaration: Declaration, unit_key: UnitKey) -> Served | None:
+        """The unit's variation when the ledger can say it at once, without FeatBit or a round
+        trip: a ``finish_active`` run whose unit is on record, a flag not switched off under
+        ``kill_switch_wins``, the unit's entry at hand (a local store's, or a remote store's
+        local copy) with a variation the flag still has. None: ask :meth:`assign`."""
+        experiment = declaration.experiment
+        if experiment.rollback is RollbackMode.CONTAIN or (
+            not view.enabled and experiment.kill_switch_wins
+        ):
+            return None
+        if self._runs.recorded(experiment.experiment_key, experiment.run_id) != unit_key.unit:
+            return None
+        key = LedgerKey(experiment.experiment_key, experiment.run_id, unit_key.unit, unit_key.value)
+        if self._remote:
+            entry = None if self._cached is None else self._cached(key)
+        else:
+            try:
+                entry = self.store.touch(key)
+            except StoreUnavailable:
+                return None  # assign() asks again, and reports it
+        if entry is None or entry.variation_id not in view.raw_values:
+            return None
+        return Served(entry.variation_id, LEDGER_REASON)
 
     def end_unit(self, unit: str, unit_id: str) -> bool:
         """Release a unit's assignments (and this instance's memory of it); False when it had
@@ -120,10 +144,7 @@ class AssignmentLedger:
     ) -> Result:
         if not view.enabled and experiment.kill_switch_wins:
             return self._ask_featbit(view, user)
-        if self._evaluate_first:
-            held = None if self._cached is None else self._cached(key)
-            if held is not None and held.variation_id in view.raw_values:
-                return Served(held.variation_id, LEDGER_REASON)  # a repeat turn: no round trip
+        if self._remote:
             pending = self._featbit.deferred(view.key, user(), view.source)
             if pending is not None:
                 return self._claim_evaluated(view, key, *pending)
@@ -132,7 +153,8 @@ class AssignmentLedger:
         except StoreUnavailable as error:
             self.recovery.unavailable(error, **unit_attributes(view, key))
             return self._without_store(view, key, user)
-        self.recovery.answered()
+        if self._remote:  # a local store always answers: nothing to note
+            self.recovery.answered()
         if entry is not None:
             return self._serve_entry(view, key, entry)
         restored = self.recovery.restore(view, key, None)
