@@ -11,8 +11,8 @@ shard lost what it held (see ``redis_store``); a read that wrote nothing may be 
 caller's local cache (see ``_ledger_cache``), since no invalidation of its own will follow.
 
 A unit's TTL (``PEXPIRE``) and the time it was last seen in a run (``s:<field>``) are written
-when the TTL left is below ``ARGV[5]``: on every call when the store keeps no local copy
-(``ARGV[5]`` above the TTL), else once per refresh interval. An entry is packed as
+when the TTL left is below ``ARGV[5]``: once per refresh interval, not on every call (each
+write invalidates every instance's local copy of the unit). An entry is packed as
 ``assigned_at|flag_version|variation_id``.
 """
 

@@ -10,9 +10,10 @@ it is atomic and costs one round trip. The experiment run's unit is a plain ``SE
 
 Repeat turns: on a single Redis (not a cluster) the store keeps a local copy of the entries it
 read, invalidated by Redis itself (see ``_ledger_cache``), so a unit's later turns cost no round
-trip; its TTL is then refreshed once per :data:`REFRESH_FRACTION` of the TTL rather than on every
-turn (a unit idle past 98% to 100% of its TTL expires). ``local_cache=False`` asks Redis on
-every evaluation and refreshes the TTL every time.
+trip. A unit's TTL is refreshed once per :data:`REFRESH_FRACTION` of the TTL rather than on
+every turn (a unit idle past 98% to 100% of its TTL expires): a write on every turn would also
+invalidate every other instance's copy of the unit. ``local_cache=False`` asks Redis on every
+evaluation.
 
 Loss: the markers never expire. A marker that vanished or changed (Redis restarted empty,
 ``FLUSHDB``, failover to an empty replica, eviction of the marker itself) means the shard lost
@@ -49,7 +50,7 @@ from .store import FALLBACK_TTL_SECONDS, LedgerEntry, LedgerKey, StoreUnavailabl
 DEFAULT_KEY_PREFIX = "featbit-experiments:"
 #: Ledger shards: each is one cluster hash slot and one loss marker.
 SHARDS = 1024
-#: With the local cache, a unit's TTL is refreshed once this share of the TTL has passed.
+#: A unit's TTL (and its last-seen time) is refreshed once this share of the TTL has passed.
 REFRESH_FRACTION = 0.01
 
 _T = TypeVar("_T")
@@ -284,9 +285,7 @@ class RedisStore:
         if field is None:
             field = self._fields[run] = f"{quote(run[0], safe='')}:{quote(run[1], safe='')}"
         ttl_ms = int(self.ttl_seconds.get(key.unit, FALLBACK_TTL_SECONDS) * 1000)
-        refresh_below = (
-            ttl_ms + 1 if self._cache is None else ttl_ms - int(ttl_ms * REFRESH_FRACTION)
-        )
+        refresh_below = ttl_ms - int(ttl_ms * REFRESH_FRACTION)
         shard = shard_of(key.unit, key.unit_id)
         keys = [self._unit_key(shard, key.unit, key.unit_id), self.marker_key(shard)]
         return shard, keys, [field, now, ttl_ms, self._token, refresh_below]
