@@ -74,39 +74,52 @@ def alternating_rounds(
 def threaded_throughput_ratio(
     call: Callable[[int], Any], *, calls: int, threads: int = 8, rounds: int = 5
 ) -> tuple[float, float]:
-    """(median, minimum) over alternating rounds of total calls per second with ``threads``
+    """(median, minimum) of :func:`threaded_throughput_ratios` for one workload."""
+    return threaded_throughput_ratios({"": call}, calls=calls, threads=threads, rounds=rounds)[""]
+
+
+def threaded_throughput_ratios(
+    workloads: dict[str, Callable[[int], Any]],
+    *,
+    calls: int,
+    threads: int = 8,
+    rounds: int = 9,
+) -> dict[str, tuple[float, float]]:
+    """Per workload, (median, minimum) over rounds of total calls per second with ``threads``
     threads sharing ``calls`` calls, divided by one thread's making them all (wall time: the
-    threads share one GIL, so the ratio shows what serializes beyond it). ``call(n)`` makes
-    call number ``n``; every round uses new numbers."""
-    ratios: list[float] = []
+    threads share one GIL, so the ratio shows what serializes beyond it). Within a round every
+    workload runs one thread, then ``threads`` threads, before the next workload, so load on a
+    shared machine hits them alike. ``call(n)`` makes call number ``n``; numbers never repeat."""
+    ratios: dict[str, list[float]] = {name: [] for name in workloads}
     offset = 0
     for _ in range(rounds):
-        start = time.perf_counter()
-        for n in range(offset, offset + calls):
-            call(n)
-        single = calls / (time.perf_counter() - start)
-        offset += calls
-        share = calls // threads
-        barrier = threading.Barrier(threads + 1)
-
-        def work(first: int, barrier: threading.Barrier = barrier, share: int = share) -> None:
-            barrier.wait()
-            for n in range(first, first + share):
+        for name, call in workloads.items():
+            start = time.perf_counter()
+            for n in range(offset, offset + calls):
                 call(n)
+            single = calls / (time.perf_counter() - start)
+            offset += calls
+            ratios[name].append(_threaded_rate(call, offset, calls // threads, threads) / single)
+            offset += calls
+    return {name: (statistics.median(r), min(r)) for name, r in ratios.items()}
 
-        workers = [
-            threading.Thread(target=work, args=(offset + i * share,)) for i in range(threads)
-        ]
-        for worker in workers:
-            worker.start()
+
+def _threaded_rate(call: Callable[[int], Any], first: int, share: int, threads: int) -> float:
+    barrier = threading.Barrier(threads + 1)
+
+    def work(start: int) -> None:
         barrier.wait()
-        start = time.perf_counter()
-        for worker in workers:
-            worker.join()
-        multi = share * threads / (time.perf_counter() - start)
-        offset += calls
-        ratios.append(multi / single)
-    return statistics.median(ratios), min(ratios)
+        for n in range(start, start + share):
+            call(n)
+
+    workers = [threading.Thread(target=work, args=(first + i * share,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for worker in workers:
+        worker.join()
+    return share * threads / (time.perf_counter() - started)
 
 
 def alternating_calls(
