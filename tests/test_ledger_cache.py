@@ -187,3 +187,15 @@ def test_without_the_copy_every_turn_asks_redis(server: ThrowawayRedis) -> None:
         assert store.round_trips == trips + 5
     finally:
         store.close()
+
+
+def test_a_unit_in_several_experiments_leaves_the_copy_whole(
+    store_factory: Callable[..., RedisStore],
+) -> None:
+    mine, theirs = store_factory(), store_factory()
+    other_run = LedgerKey("another-experiment", "run-2", "conversation", "c-1")
+    for key in (KEY, other_run):
+        mine.claim(key, entry("v-a"))
+        cached_after_reads(mine, key)
+    assert theirs.end_unit("conversation", "c-1")
+    wait_for(lambda: mine.cached(KEY) is None and mine.cached(other_run) is None)

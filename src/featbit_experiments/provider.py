@@ -509,6 +509,7 @@ class FeatBitProvider(AbstractProvider):
         exposure deduplication). Returns whether it had assignments; never raises (an
         unavailable store is a ``store_unavailable`` guardrail and False)."""
         self.exposures.forget_unit(unit, unit_id)
+        self.policy.units.forget(unit, unit_id)
         if self.resolver.ledger is None:
             return False
         return self.resolver.ledger.end_unit(unit, unit_id)

@@ -21,31 +21,27 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import FlagResolutionDetails, FlagType, Reason
 
-from . import _sdk
 from . import metadata_keys as meta
 from .assignment import Assignment
+from .experiment_user import ExperimentUser
 from .featbit_evaluation import FeatBitEvaluation
-from .featbit_user import featbit_user
 from .flag_plan import FlagPlan
 from .flag_plans import FlagPlans
 from .flag_results import Mismatch, Variation
-from .flag_view import KEY_DISPATCH, FlagView
+from .flag_view import FlagView
 from .guardrails import EventFanout, Guardrail, ThrottledGuardrail
+from .ordinary_flags import resolve_ordinary
 from .policy import Declaration, Experiment, Refusal, UnitPolicy
 from .privacy import Privacy
-from .results import Result, Served, error_result, with_default
+from .results import Result, Served, error_result, no_variation, with_default
 from .scope import open_scope
-from .units import UnitCatalog, UnitKey, UnitKeyProblem
+from .units import UnitKey, UnitKeyProblem
 
 if TYPE_CHECKING:
     from .continuity.ledger import AssignmentLedger
     from .exposures import ExposureRecorder
 
 logger = logging.getLogger("featbit_experiments")
-
-#: Key used for ordinary (non-experiment) flags when the context has no targeting key and
-#: the flag serves everyone alike, so the key cannot influence bucketing.
-ANONYMOUS_KEY = "anonymous"
 
 #: Seconds between two ``provider_not_ready`` guardrails while FeatBit is not synced.
 NOT_READY_REPORT_INTERVAL = 10.0
@@ -173,7 +169,7 @@ class FlagResolver:
             # Nobody is assigned while a flag is off: no FeatBit call, no assignment.
             return FlagResolutionDetails(value=default, reason=Reason.DISABLED)
         if declaration is None:
-            return self._resolve_ordinary(plan, default, flag_type, context)
+            return resolve_ordinary(plan, default, flag_type, context, self.featbit, self.events)
         return self._resolve_experiment(plan, declaration, default, flag_type, context)
 
     def _plan_of_unknown(self, flag_key: str) -> FlagPlan | None:
@@ -199,53 +195,6 @@ class FlagResolver:
                 experimentKey=self.policy.experiments[flag_key].experiment_key,
             )
         return error_result(default, ErrorCode.FLAG_NOT_FOUND, f"flag {flag_key!r} not found")
-
-    def _resolve_ordinary(
-        self, plan: FlagPlan, default: Any, flag_type: FlagType, context: EvaluationContext
-    ) -> FlagResolutionDetails[Any]:
-        view = plan.view
-        key = context.targeting_key
-        fallthrough = view.rollouts[0]
-        if not key:
-            needs_key = (
-                fallthrough.is_split and (fallthrough.dispatch_key or "").lower() in KEY_DISPATCH
-            )
-            if needs_key:
-                message = (
-                    f"flag {view.key!r} splits traffic on the targeting key and the context has "
-                    "none; serving the default instead of bucketing everyone together"
-                )
-                self.events.guardrail(Guardrail.MISSING_UNIT_ID, message, flagKey=view.key)
-                return error_result(default, ErrorCode.TARGETING_KEY_MISSING, message)
-            key = ANONYMOUS_KEY
-        user = featbit_user(key, context.attributes)
-        dispatch = fallthrough.dispatch_key
-        if (
-            fallthrough.is_split
-            and dispatch
-            and dispatch.lower() not in KEY_DISPATCH
-            and not _sdk.user_attribute(user, dispatch)
-        ):
-            message = (
-                f"flag {view.key!r} splits traffic on attribute {dispatch!r}, which the "
-                "context lacks (FeatBit matches custom attributes case-sensitively); serving "
-                "the default instead of bucketing everyone together"
-            )
-            self.events.guardrail(Guardrail.MISSING_UNIT_ID, message, flagKey=view.key)
-            return error_result(default, ErrorCode.TARGETING_KEY_MISSING, message)
-        served = self.featbit.evaluate(view.key, user, plan.source)
-        if not isinstance(served, Served):
-            return with_default(served, default)
-        results = plan.results
-        variation = results.variations.get(served.variation_id)
-        if variation is None:
-            return _no_variation(view, served, default, {})
-        value = results.value(variation, flag_type)
-        if isinstance(value, Mismatch):
-            return error_result(default, value.code, value.message)
-        return FlagResolutionDetails(
-            value=value, reason=results.reason(served.featbit_reason), variant=variation.variant
-        )
 
     def _resolve_experiment(
         self,
@@ -285,7 +234,7 @@ class FlagResolver:
         served: Result | None = None if ledger is None else ledger.held(view, declaration, unit_key)
         turn = None
         if served is None:  # not a plain ledger hit: FeatBit may have to be asked
-            turn = _Turn(self._units, plan, unit_key, context)
+            turn = ExperimentUser(self._units, plan, unit_key, context)
             if ledger is None:
                 served = self.featbit.evaluate(view.key, turn.user(), plan.source)
             else:
@@ -296,7 +245,7 @@ class FlagResolver:
         results = plan.results
         variation = results.variations.get(served.variation_id)
         if variation is None:
-            return _no_variation(view, served, default, plan.metadata)
+            return no_variation(view.key, served, default, plan.metadata)
         value = results.value(variation, flag_type)
         if isinstance(value, Mismatch):
             return error_result(default, value.code, value.message, plan.metadata)
@@ -320,7 +269,7 @@ class FlagResolver:
         value: Any,
         reason: str,
         context: EvaluationContext,
-        turn: _Turn | None,
+        turn: ExperimentUser | None,
     ) -> None:
         """Tell whoever needs it of one assignment; an Assignment is built only for them."""
         if self._experiment_assigned is not None:
@@ -356,46 +305,3 @@ class FlagResolver:
                 listener(assignment)
             except Exception:
                 logger.exception("assignment listener %r failed", listener)
-
-
-class _Turn:
-    """What a turn that asks FeatBit builds, each part once: the unit's FeatBit user and the
-    other unit IDs the context carries."""
-
-    __slots__ = ("_context", "_ids", "_plan", "_unit_key", "_units")
-
-    def __init__(
-        self, units: UnitCatalog, plan: FlagPlan, unit_key: UnitKey, context: EvaluationContext
-    ) -> None:
-        self._units = units
-        self._plan = plan
-        self._unit_key = unit_key
-        self._context = context
-        self._ids: dict[str, str] | None = None
-
-    def other_ids(self) -> dict[str, str]:
-        if self._ids is None:
-            self._ids = self._units.known_ids(self._context, self._unit_key)
-        return self._ids
-
-    def user(self) -> dict[str, str]:
-        # The unit ID also goes under each exact spelling a rollout buckets on, since fbclient
-        # hashes a custom attribute it cannot find (case-sensitively) as "".
-        unit_key = self._unit_key
-        extra = {
-            **self.other_ids(),
-            **dict.fromkeys(self._plan.unit_id_attributes, unit_key.value),
-            "assignmentUnit": unit_key.unit,
-        }
-        return featbit_user(unit_key.value, self._context.attributes, extra=extra)
-
-
-def _no_variation(
-    view: FlagView, served: Served, default: Any, metadata: Any
-) -> FlagResolutionDetails[Any]:
-    return error_result(
-        default,
-        ErrorCode.GENERAL,
-        f"flag {view.key!r} has no variation {served.variation_id!r}",
-        metadata,
-    )

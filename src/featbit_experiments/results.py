@@ -69,3 +69,18 @@ def with_default(
     return error_result(
         default, result.error_code or ErrorCode.GENERAL, result.error_message or "", metadata
     )
+
+
+def no_variation(
+    flag_key: str,
+    served: Served,
+    default: Any,
+    metadata: Mapping[str, str | int] | None = None,
+) -> FlagResolutionDetails[Any]:
+    """FeatBit (or the ledger) served a variation the flag version does not have."""
+    return error_result(
+        default,
+        ErrorCode.GENERAL,
+        f"flag {flag_key!r} has no variation {served.variation_id!r}",
+        metadata,
+    )

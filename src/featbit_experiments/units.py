@@ -25,7 +25,7 @@ TARGETING_KEY_SOURCE = "targetingKey"
 
 #: Unit keys remembered as read and checked (a later turn of a conversation reads its ID
 #: without the pattern check); past this many the memory starts over.
-READ_KEYS_REMEMBERED = 65_536
+READ_KEYS_REMEMBERED = 32_768
 
 
 class StandardUnit(str, Enum):
@@ -100,7 +100,7 @@ STANDARD_UNITS: tuple[Unit, ...] = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UnitKey:
     """The ID of one unit as read from an evaluation context, and where it was found."""
 
@@ -226,6 +226,14 @@ class UnitCatalog:
                     "invalid_unit_id",
                 )
         return UnitKey(unit.name, first_value, first_source)
+
+    def forget(self, unit: str, unit_id: str) -> None:
+        """Forget that a unit's ID was read and checked (the unit ended)."""
+        known = self._units.get(unit)
+        if known is None:
+            return
+        for source in (*known.attribute_names, TARGETING_KEY_SOURCE):
+            self._checked.pop((unit, source, unit_id), None)
 
     def known_ids(self, context: EvaluationContext, read: UnitKey | None = None) -> dict[str, str]:
         """Every valid unit ID present in ``context``, by canonical attribute name.

@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 from .store import LedgerEntry, LedgerKey
 
@@ -51,13 +52,43 @@ _CHANNEL = "__redis__:invalidate"
 CLIENT_NAME = "featbit-experiments-ledger-cache"
 
 
-class _Cached:
-    __slots__ = ("entry", "name", "refresh_at")
+class _Held(LedgerEntry):
+    """One unit's entries: the first run's is the record itself (the common case), any further
+    runs' are in ``more``. Small on purpose: an instance holds one per active unit."""
 
-    def __init__(self, entry: LedgerEntry, name: str, refresh_at: float) -> None:
-        self.entry = entry
-        self.name = name
+    __slots__ = ("experiment_key", "more", "refresh_at", "run_id")
+
+    def __init__(self, key: LedgerKey, entry: LedgerEntry, refresh_at: float) -> None:
+        super().__init__(
+            entry.variation_id, entry.unit, entry.assigned_at, entry.last_seen, entry.flag_version
+        )
+        self.experiment_key = key.experiment_key
+        self.run_id = key.run_id
         self.refresh_at = refresh_at
+        self.more: dict[tuple[str, str], tuple[LedgerEntry, float]] | None = None
+
+    def find(self, key: LedgerKey) -> tuple[LedgerEntry, float] | None:
+        if self.experiment_key == key.experiment_key and self.run_id == key.run_id:
+            return self, self.refresh_at
+        more = self.more
+        return None if more is None else more.get((key.experiment_key, key.run_id))
+
+    def keep(self, key: LedgerKey, entry: LedgerEntry, refresh_at: float) -> int:
+        """Hold ``entry`` for ``key``'s run; 1 when that run is new here, else 0."""
+        if self.experiment_key == key.experiment_key and self.run_id == key.run_id:
+            self.variation_id, self.assigned_at = entry.variation_id, entry.assigned_at
+            self.last_seen, self.flag_version = entry.last_seen, entry.flag_version
+            self.refresh_at = refresh_at
+            return 0
+        if self.more is None:
+            self.more = {}
+        run = (key.experiment_key, key.run_id)
+        added = 0 if run in self.more else 1
+        self.more[run] = (entry, refresh_at)
+        return added
+
+    def __len__(self) -> int:
+        return 1 + (len(self.more) if self.more else 0)
 
 
 class LedgerCache:
@@ -65,8 +96,8 @@ class LedgerCache:
 
     Args:
         connect: Opens a new, unpooled connection to the store's Redis (RESP2).
-        key_prefix: The store's key prefix; unit hashes are ``<prefix>{...``.
-        max_entries: The most entries held.
+        key_prefix: The store's key prefix; unit hashes are ``<prefix>{<shard>}<unit>:<id>``.
+        max_entries: The most entries held (the units held longest are dropped beyond it).
         wall_clock: Seconds since the epoch (when an entry's TTL refresh falls due).
     """
 
@@ -82,8 +113,10 @@ class LedgerCache:
         self._prefix = key_prefix + "{"
         self._max_entries = max_entries
         self._wall_clock = wall_clock
-        self._entries: dict[LedgerKey, _Cached] = {}
-        self._by_name: dict[str, list[LedgerKey]] = {}
+        #: unit name -> unit ID -> the unit's entries (dicts keep arrival order: oldest first).
+        self._units: dict[str, dict[str, _Held]] = {}
+        self._size = 0
+        self._variations: dict[str, str] = {}  # one string per variation id, shared
         self._pending: dict[str, object] = {}
         self._lock = threading.Lock()
         self._epoch = 0
@@ -102,12 +135,13 @@ class LedgerCache:
 
     def get(self, key: LedgerKey) -> LedgerEntry | None:
         """The entry, if held, not due for its TTL refresh, and the channel is alive."""
-        cached = self._entries.get(key)
-        if cached is None or time.monotonic() - self._heard > SERVE_WINDOW:
+        table = self._units.get(key.unit)
+        held = None if table is None else table.get(key.unit_id)
+        found = None if held is None else held.find(key)
+        if found is None or time.monotonic() - self._heard > SERVE_WINDOW:
             return None
-        if self._wall_clock() >= cached.refresh_at:
-            return None
-        return cached.entry
+        entry, refresh_at = found
+        return None if self._wall_clock() >= refresh_at else entry
 
     def begin(self, name: str) -> tuple[object, int] | None:
         """Before a read of unit hash ``name`` whose answer may be kept: a ticket for
@@ -135,18 +169,29 @@ class LedgerCache:
             if self._pending.get(name) is not token or epoch != self._epoch or not self._live:
                 return
             del self._pending[name]
-            if len(self._entries) >= self._max_entries:
-                self._drop_key(next(iter(self._entries)))
-            self._entries[key] = _Cached(entry, name, refresh_at)
-            self._by_name.setdefault(name, []).append(key)
+            variation = self._variations.setdefault(entry.variation_id, entry.variation_id)
+            entry.variation_id = variation
+            table = self._units.get(key.unit)
+            if table is None:
+                table = self._units[key.unit] = {}
+            held = table.get(key.unit_id)
+            if held is None:
+                table[key.unit_id] = _Held(key, entry, refresh_at)
+                self._size += 1
+            else:
+                self._size += held.keep(key, entry, refresh_at)
+            while self._size > self._max_entries:
+                self._drop_oldest()
 
     def forget(self, name: str) -> None:
         """Drop a unit's entries (this instance wrote to it)."""
         with self._lock:
             self._invalidate(name)
 
-    def __len__(self) -> int:
-        return len(self._entries)
+    @property
+    def size(self) -> int:
+        """Entries held."""
+        return self._size
 
     @property
     def live(self) -> bool:
@@ -243,22 +288,22 @@ class LedgerCache:
     # -- internals (lock held) --------------------------------------------------------------
 
     def _invalidate(self, name: str) -> None:
+        """Drop the entries of the unit hash ``name`` (``<prefix>{<shard>}<unit>:<id>``)."""
         self._pending.pop(name, None)
-        for key in self._by_name.pop(name, ()):
-            self._entries.pop(key, None)
+        unit, separator, unit_id = name.partition("}")[2].partition(":")
+        table = self._units.get(unquote(unit)) if separator else None
+        held = None if table is None else table.pop(unit_id, None)
+        if held is not None:
+            self._size -= len(held)
 
-    def _drop_key(self, key: LedgerKey) -> None:
-        cached = self._entries.pop(key, None)
-        if cached is not None:
-            keys = self._by_name.get(cached.name)
-            if keys is not None and key in keys:
-                keys.remove(key)
-                if not keys:
-                    del self._by_name[cached.name]
+    def _drop_oldest(self) -> None:
+        table = max(self._units.values(), key=len)
+        held = table.pop(next(iter(table)))
+        self._size -= len(held)
 
     def _clear(self) -> None:
-        self._entries.clear()
-        self._by_name.clear()
+        self._units.clear()
+        self._size = 0
         self._pending.clear()
 
 
