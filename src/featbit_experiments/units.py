@@ -60,6 +60,7 @@ class Unit:
     pattern: str = DEFAULT_ID_PATTERN
     max_length: int = DEFAULT_MAX_ID_LENGTH
     _matcher: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _names: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.strip():
@@ -68,11 +69,12 @@ class Unit:
             raise ValueError(f"unit {self.name!r} needs the name of the attribute carrying its ID")
         object.__setattr__(self, "aliases", tuple(self.aliases))
         object.__setattr__(self, "_matcher", re.compile(self.pattern))
+        object.__setattr__(self, "_names", (self.attribute, *self.aliases))
 
     @property
     def attribute_names(self) -> tuple[str, ...]:
         """The canonical attribute followed by its aliases, in lookup order."""
-        return (self.attribute, *self.aliases)
+        return self._names
 
     def problem_with(self, value: Any) -> str | None:
         """Why ``value`` is not a valid ID for this unit, or None when it is."""
