@@ -437,8 +437,9 @@ async def _elapsed(evaluations: Callable[[], Any]) -> float:
 
 def _async_batch(provider: FeatBitProvider, client: Any, mode: str, batch: str) -> Any:
     """``count`` evaluations, awaited one by one (``sequential``) or all at once (``gather``);
-    ``worker thread`` is what the provider does with a remote store, ``event loop`` calls the
-    sync resolver inside the coroutine (what it did before)."""
+    ``worker thread`` is what the provider's async path does with a remote store (a worker
+    thread for an evaluation that waits on Redis; on the loop when the store's local copy
+    answers), ``event loop`` calls the sync resolver inside the coroutine."""
     count = 400 if batch == "gather" else 100
 
     async def one(n: int) -> Any:

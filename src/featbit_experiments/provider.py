@@ -434,8 +434,9 @@ class FeatBitProvider(AbstractProvider):
 
     # The async resolvers call the same code directly: evaluation reads FeatBit's in-memory
     # store and queues events without blocking, so there is no I/O to await and a thread hop
-    # would only add latency. With a remote assignment store an experiment evaluation waits
-    # for one round trip, so it runs in a worker thread instead of blocking the event loop.
+    # would only add latency. With a remote assignment store an experiment evaluation that has
+    # to ask the store waits for one round trip, so it runs in a worker thread instead of
+    # blocking the event loop; one the store's local copy answers stays on the loop.
 
     async def _aresolve(
         self,
@@ -446,6 +447,11 @@ class FeatBitProvider(AbstractProvider):
     ) -> FlagResolutionDetails[Any]:
         if not self.store.is_remote:
             return self.resolver.resolve(flag_key, default_value, flag_type, evaluation_context)
+        at_once = self.resolver.resolve_at_once(
+            flag_key, default_value, flag_type, evaluation_context
+        )
+        if at_once is not None:
+            return at_once
         return await asyncio.to_thread(
             self.resolver.resolve, flag_key, default_value, flag_type, evaluation_context
         )

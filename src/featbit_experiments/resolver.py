@@ -136,6 +136,29 @@ class FlagResolver:
             self.evaluation_listener(flag_key, result, context)
         return result
 
+    def resolve_at_once(
+        self,
+        flag_key: str,
+        default: Any,
+        flag_type: FlagType,
+        context: EvaluationContext | None,
+    ) -> FlagResolutionDetails[Any] | None:
+        """:meth:`resolve`, when the answer needs no round trip to a remote store (an ordinary
+        flag, a refusal, a ledger hit from a remote store's local copy); None, with nothing
+        recorded, when it would wait: then call :meth:`resolve` from a worker thread."""
+        if context is None:
+            context = EvaluationContext()
+        try:
+            result = self._resolve(flag_key, default, flag_type, context, at_once=True)
+        except _WouldWait:
+            return None
+        except Exception as error:  # the caller's request must never fail because of us
+            logger.exception("unexpected error resolving flag %r", flag_key)
+            result = error_result(default, ErrorCode.GENERAL, f"unexpected provider error: {error}")
+        if self.evaluation_listener is not None:
+            self.evaluation_listener(flag_key, result, context)
+        return result
+
     def view(self, flag_key: str) -> FlagView | None:
         """The current view of a flag, or None when FeatBit does not know it."""
         return self.plans.view(flag_key)
@@ -147,7 +170,12 @@ class FlagResolver:
     # -- the pipeline -------------------------------------------------------------------
 
     def _resolve(
-        self, flag_key: str, default: Any, flag_type: FlagType, context: EvaluationContext
+        self,
+        flag_key: str,
+        default: Any,
+        flag_type: FlagType,
+        context: EvaluationContext,
+        at_once: bool = False,
     ) -> FlagResolutionDetails[Any]:
         plan = self.plans.plan(flag_key)
         if plan is None:
@@ -170,7 +198,7 @@ class FlagResolver:
             return FlagResolutionDetails(value=default, reason=Reason.DISABLED)
         if declaration is None:
             return resolve_ordinary(plan, default, flag_type, context, self.featbit, self.events)
-        return self._resolve_experiment(plan, declaration, default, flag_type, context)
+        return self._resolve_experiment(plan, declaration, default, flag_type, context, at_once)
 
     def _plan_of_unknown(self, flag_key: str) -> FlagPlan | None:
         """A flag the store lacks: FeatBit is not synced yet, or the first sync landed between
@@ -203,6 +231,7 @@ class FlagResolver:
         default: Any,
         flag_type: FlagType,
         context: EvaluationContext,
+        at_once: bool = False,
     ) -> FlagResolutionDetails[Any]:
         view, experiment, unit = plan.view, declaration.experiment, declaration.unit
         unit_key = self._units.read(unit, context)
@@ -234,6 +263,8 @@ class FlagResolver:
         served: Result | None = None if ledger is None else ledger.held(view, declaration, unit_key)
         turn = None
         if served is None:  # not a plain ledger hit: FeatBit may have to be asked
+            if at_once and ledger is not None and ledger.store.is_remote:
+                raise _WouldWait  # nothing recorded yet: the caller asks again off the loop
             turn = ExperimentUser(self._units, plan, unit_key, context)
             if ledger is None:
                 served = self.featbit.evaluate(view.key, turn.user(), plan.source)
@@ -305,3 +336,7 @@ class FlagResolver:
                 listener(assignment)
             except Exception:
                 logger.exception("assignment listener %r failed", listener)
+
+
+class _WouldWait(Exception):
+    """An evaluation asked to answer at once would wait for a remote store."""
