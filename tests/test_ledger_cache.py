@@ -199,3 +199,31 @@ def test_a_unit_in_several_experiments_leaves_the_copy_whole(
         cached_after_reads(mine, key)
     assert theirs.end_unit("conversation", "c-1")
     wait_for(lambda: mine.cached(KEY) is None and mine.cached(other_run) is None)
+
+
+def test_a_redis_that_refuses_client_tracking_leaves_the_copy_off(
+    server: ThrowawayRedis,
+) -> None:
+    admin = redis.Redis.from_url(server.url)
+    admin.acl_setuser(
+        "no-tracking",
+        enabled=True,
+        passwords=["+pw"],
+        keys=["*"],
+        commands=["+@all", "-client|tracking"],
+    )
+    admin.close()
+    host_port = server.url.split("//", 1)[1]
+    store = RedisStore(f"redis://no-tracking:pw@{host_port}", key_prefix="test-refused:")
+    try:
+        copy = store.local_cache
+        assert copy is not None
+        wait_for(lambda: copy.refused is not None)
+        assert "NOPERM" in str(copy.refused) or "permission" in str(copy.refused).lower()
+        store.claim(KEY, entry("v-a"))
+        store.touch(KEY)  # loads the script
+        trips = store.round_trips
+        assert store.touch(KEY) is not None and store.touch(KEY) is not None
+        assert store.round_trips == trips + 2 and store.cached(KEY) is None
+    finally:
+        store.close()

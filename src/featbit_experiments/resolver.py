@@ -179,7 +179,11 @@ class FlagResolver:
     ) -> FlagResolutionDetails[Any]:
         plan = self.plans.plan(flag_key)
         if plan is None:
-            plan = self._plan_of_unknown(flag_key)
+            if not self._client.initialize:
+                return self._not_ready_result(flag_key, default)
+            # The first sync may have landed between the two reads: look again before calling
+            # the flag unknown (FeatBit stores the data before it reports itself initialized).
+            plan = self.plans.plan(flag_key)
             if plan is None:
                 return self._not_found(flag_key, default)
         if flag_type not in plan.results.accepted:
@@ -200,19 +204,14 @@ class FlagResolver:
             return resolve_ordinary(plan, default, flag_type, context, self.featbit, self.events)
         return self._resolve_experiment(plan, declaration, default, flag_type, context, at_once)
 
-    def _plan_of_unknown(self, flag_key: str) -> FlagPlan | None:
-        """A flag the store lacks: FeatBit is not synced yet, or the first sync landed between
-        two reads (FeatBit stores the data before it reports itself initialized)."""
-        if not self._client.initialize:
-            return None
-        return self.plans.plan(flag_key)
+    def _not_ready_result(self, flag_key: str, default: Any) -> FlagResolutionDetails[Any]:
+        self._not_ready.report(
+            "FeatBit data is not synced yet; serving the default", flagKey=flag_key
+        )
+        return error_result(default, ErrorCode.PROVIDER_NOT_READY, "FeatBit data not synced")
 
     def _not_found(self, flag_key: str, default: Any) -> FlagResolutionDetails[Any]:
-        if not self._client.initialize:
-            self._not_ready.report(
-                "FeatBit data is not synced yet; serving the default", flagKey=flag_key
-            )
-            return error_result(default, ErrorCode.PROVIDER_NOT_READY, "FeatBit data not synced")
+        """FeatBit is synced and has no such flag."""
         missing = self._missing_flags.get(flag_key)
         if missing is not None:
             missing.report(

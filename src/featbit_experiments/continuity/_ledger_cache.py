@@ -125,6 +125,8 @@ class LedgerCache:
         #: Times the cache was dropped because the invalidation channel failed.
         self.drops = 0
         self.last_drop_reason = ""
+        #: Why Redis refused the invalidation channel (the copy is then off for good), or None.
+        self.refused: str | None = None
         self._stopped = threading.Event()
         self._thread = threading.Thread(
             target=self._listen, name="featbit-experiments-ledger-cache", daemon=True
@@ -212,8 +214,13 @@ class LedgerCache:
                 self._subscribe(connection)
                 self._receive(connection)
             except _Refused as refused:
-                logger.warning("ledger cache off: Redis refused client tracking (%s)", refused)
+                logger.warning(
+                    "assignment store: local copy of the ledger off, Redis refused its "
+                    "invalidation channel (%s); every turn asks Redis",
+                    refused,
+                )
                 self._lost(None)
+                self.refused = str(refused)
                 return
             except Exception as error:
                 self._lost(f"{type(error).__name__}: {error}")
@@ -226,21 +233,21 @@ class LedgerCache:
             self._stopped.wait(RECONNECT_INTERVAL)
 
     def _subscribe(self, connection: Any) -> None:
-        connection.send_command("CLIENT", "SETNAME", CLIENT_NAME)
-        connection.read_response()
-        connection.send_command("CLIENT", "ID")
-        client_id = connection.read_response()
-        connection.send_command(
-            "CLIENT", "TRACKING", "on", "REDIRECT", client_id, "BCAST", "PREFIX", self._prefix
-        )
         try:
+            connection.send_command("CLIENT", "SETNAME", CLIENT_NAME)
             connection.read_response()
-        except Exception as error:
-            if type(error).__name__ == "ResponseError":
+            connection.send_command("CLIENT", "ID")
+            client_id = connection.read_response()
+            connection.send_command(
+                "CLIENT", "TRACKING", "on", "REDIRECT", client_id, "BCAST", "PREFIX", self._prefix
+            )
+            connection.read_response()
+            connection.send_command("SUBSCRIBE", _CHANNEL)
+            connection.read_response()
+        except Exception as error:  # an error reply (old Redis, ACLs) is final; others retry
+            if any(cls.__name__ == "ResponseError" for cls in type(error).__mro__):
                 raise _Refused(str(error)) from error
             raise
-        connection.send_command("SUBSCRIBE", _CHANNEL)
-        connection.read_response()
         with self._lock:
             self._clear()
             self._epoch += 1
@@ -253,7 +260,11 @@ class LedgerCache:
             if connection.can_read(timeout=PING_INTERVAL / 2):
                 message = connection.read_response()
                 self._heard = time.monotonic()
-                if isinstance(message, list) and len(message) == 3 and message[0] == b"message":
+                if (
+                    isinstance(message, list)
+                    and len(message) == 3
+                    and message[0] in (b"message", "message")  # decode_responses may be on
+                ):
                     self._invalidated(message[2])
             now = time.monotonic()
             if now - pinged >= PING_INTERVAL:
