@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypedDict
@@ -26,6 +28,98 @@ def per_call_seconds(fn: Callable[[], Any], *, repeat: int = 5, number: int = 20
             fn()
         best = min(best, (time.perf_counter() - start) / number)
     return best
+
+
+class Timings:
+    """Per-call seconds of one workload, one figure per round."""
+
+    def __init__(self) -> None:
+        self.rounds: list[float] = []
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.rounds)
+
+    @property
+    def minimum(self) -> float:
+        return min(self.rounds)
+
+    def describe(self, scale: float = 1e6) -> str:
+        return f"median {self.median * scale:.2f}, min {self.minimum * scale:.2f}"
+
+
+def alternating_rounds(
+    workloads: dict[str, Callable[[], int]],
+    *,
+    rounds: int,
+    clock: Callable[[], float] = time.thread_time,
+    between: Callable[[], Any] | None = None,
+) -> dict[str, Timings]:
+    """Run each workload once per round, the workloads taking turns round by round, so a burst
+    of load on a shared machine hits all of them alike. A workload runs one round and returns
+    how many calls it made. The default clock is this thread's CPU time (not inflated while
+    other processes have the CPU); take the median (typical) and the minimum (least disturbed).
+    ``between`` runs before each round, untimed."""
+    timings = {name: Timings() for name in workloads}
+    for _ in range(rounds):
+        if between is not None:
+            between()
+        for name, workload in workloads.items():
+            start = clock()
+            calls = workload()
+            timings[name].rounds.append((clock() - start) / calls)
+    return timings
+
+
+def threaded_throughput_ratio(
+    call: Callable[[int], Any], *, calls: int, threads: int = 8, rounds: int = 5
+) -> tuple[float, float]:
+    """(median, minimum) of :func:`threaded_throughput_ratios` for one workload."""
+    return threaded_throughput_ratios({"": call}, calls=calls, threads=threads, rounds=rounds)[""]
+
+
+def threaded_throughput_ratios(
+    workloads: dict[str, Callable[[int], Any]],
+    *,
+    calls: int,
+    threads: int = 8,
+    rounds: int = 9,
+) -> dict[str, tuple[float, float]]:
+    """Per workload, (median, minimum) over rounds of total calls per second with ``threads``
+    threads sharing ``calls`` calls, divided by one thread's making them all (wall time: the
+    threads share one GIL, so the ratio shows what serializes beyond it). Within a round every
+    workload runs one thread, then ``threads`` threads, before the next workload, so load on a
+    shared machine hits them alike. ``call(n)`` makes call number ``n``; numbers never repeat."""
+    ratios: dict[str, list[float]] = {name: [] for name in workloads}
+    offset = 0
+    for _ in range(rounds):
+        for name, call in workloads.items():
+            start = time.perf_counter()
+            for n in range(offset, offset + calls):
+                call(n)
+            single = calls / (time.perf_counter() - start)
+            offset += calls
+            ratios[name].append(_threaded_rate(call, offset, calls // threads, threads) / single)
+            offset += calls
+    return {name: (statistics.median(r), min(r)) for name, r in ratios.items()}
+
+
+def _threaded_rate(call: Callable[[int], Any], first: int, share: int, threads: int) -> float:
+    barrier = threading.Barrier(threads + 1)
+
+    def work(start: int) -> None:
+        barrier.wait()
+        for n in range(start, start + share):
+            call(n)
+
+    workers = [threading.Thread(target=work, args=(first + i * share,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for worker in workers:
+        worker.join()
+    return share * threads / (time.perf_counter() - started)
 
 
 def alternating_calls(

@@ -1,6 +1,8 @@
 """Assignment continuity: what a ledger hit costs against a raw ``fbclient`` ``variation`` call,
-how many Redis round trips an evaluation costs, what the async path does to the event loop, and
-how much memory the in-memory store keeps after a million distinct units.
+what a repeat turn costs on ``RedisStore`` (with its local copy) against the in-memory store,
+with a second instance in another process sharing the ledger, how many Redis round trips an
+evaluation costs, what the async path does to the event loop, and how much memory the
+in-memory store keeps after a million distinct units.
 
 Run alone with ``python -m benchmarks.bench_continuity`` (needs Redis on 127.0.0.1:6379).
 
@@ -34,7 +36,7 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.flag_evaluation import FlagResolutionDetails
 from openfeature.provider import AbstractProvider, Metadata
 
-from benchmarks._report import Row, print_rows
+from benchmarks._report import Row, alternating_rounds, print_rows, threaded_throughput_ratios
 from featbit_experiments import Experiment, FeatBitProvider, RollbackMode, UnitPolicy
 from featbit_experiments.continuity import (
     InMemoryStore,
@@ -44,9 +46,10 @@ from featbit_experiments.continuity import (
     StoreUnavailable,
 )
 from tests.support import flags as fl
+from tests.support.continuity_worker import Instance, InstanceSettings
 from tests.support.featbit_server import FeatBitTestServer
 from tests.support.hanging_server import HangingServer
-from tests.support.redis_server import ThrowawayRedis
+from tests.support.redis_server import ThrowawayRedis, delete_prefix
 
 FLAG = "reply-style"
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -194,6 +197,152 @@ def _ledger_hit_rows() -> list[Row]:
     return rows
 
 
+# -- Redis repeat turns, two instances in two processes ------------------------------------------
+
+REPEAT_CONVERSATIONS = 1_000
+
+
+def _redis_repeat_rows() -> list[Row]:
+    """This process evaluates 1,000 conversations round by round on a RedisStore (local copy
+    on) and on the in-memory store, alternating; between rounds a second instance, in its own
+    process on the same ledger, plays turns of 100 of them and ends 10 (so invalidations reach
+    this instance's copy and those units are assigned again). Wall time per turn (a miss waits
+    on the network); round trips are the store's own count."""
+    prefix = f"bench-repeat:{uuid.uuid4().hex[:8]}:"
+    conversations = [f"conv-{n:05d}" for n in range(REPEAT_CONVERSATIONS)]
+    with FeatBitTestServer() as server:
+        server.set_flags([_flag()])
+        other = Instance(
+            InstanceSettings(
+                server.env_secret,
+                server.streaming_url,
+                server.event_url,
+                REDIS_URL,
+                prefix,
+                ((FLAG, "conversation", "finish_active"),),
+            )
+        )
+        try:
+            other.wait_ready()
+            store = RedisStore(REDIS_URL, key_prefix=prefix)
+
+            def connect(**options: Any) -> Any:
+                return FeatBitProvider.connect(
+                    server.env_secret,
+                    server.streaming_url,
+                    server.event_url,
+                    policy=POLICY,
+                    websocket=WebSocketConfig(timeout=0.5),
+                    **options,
+                )
+
+            uncached = RedisStore(REDIS_URL, key_prefix=prefix, local_cache=False)
+            on_redis, in_memory = _client(connect(store=store)), _client(connect())
+            without_copy = _client(connect(store=uncached))
+            other.call("turns", (FLAG, conversations[::2]))  # the other instance assigned these
+
+            def turn(client: Any, conversation: str) -> Any:
+                return client.get_string_value(FLAG, "c", _turn(conversation))
+
+            for _ in range(3):  # assign, then keep: a read that wrote nothing fills the copy
+                for conversation in conversations:
+                    turn(on_redis, conversation)
+                    turn(in_memory, conversation)
+                    turn(without_copy, conversation)
+            rounds = itertools.count()
+            trips = {"evaluations": 0, "trips": 0}
+
+            def other_instance_plays() -> None:
+                n = next(rounds)
+                other.call("turns", (FLAG, conversations[n * 100 % 1000 :][:100]))
+                other.call("end_units", conversations[n * 10 % 1000 :][:10])
+
+            def redis_round() -> int:
+                before = store.round_trips
+                for conversation in conversations:
+                    turn(on_redis, conversation)
+                trips["trips"] += store.round_trips - before
+                trips["evaluations"] += len(conversations)
+                return len(conversations)
+
+            def memory_round() -> int:
+                for conversation in conversations:
+                    turn(in_memory, conversation)
+                return len(conversations)
+
+            def uncached_round() -> int:
+                for conversation in conversations:
+                    turn(without_copy, conversation)
+                return len(conversations)
+
+            timings = alternating_rounds(
+                {"redis": redis_round, "memory": memory_round, "uncached": uncached_round},
+                rounds=10,
+                clock=time.perf_counter,
+                between=other_instance_plays,
+            )
+            threads = threaded_throughput_ratios(
+                {
+                    "redis": lambda n: on_redis.provider.resolve_string_details(
+                        FLAG, "c", _turn(conversations[n % REPEAT_CONVERSATIONS])
+                    ),
+                    "memory": lambda n: in_memory.provider.resolve_string_details(
+                        FLAG, "c", _turn(conversations[n % REPEAT_CONVERSATIONS])
+                    ),
+                },
+                calls=8_000,
+            )
+            api.clear_providers()
+            store.close()
+            uncached.close()
+        finally:
+            other.stop()
+            delete_prefix(REDIS_URL, prefix)
+    redis_turn, memory_turn, uncached = timings["redis"], timings["memory"], timings["uncached"]
+    ratio = redis_turn.median / memory_turn.median
+    per_eval = trips["trips"] / trips["evaluations"]
+    return [
+        Row(
+            name="RedisStore repeat turn vs in-memory (2 processes)",
+            value=redis_turn.median * 1e6,
+            unit="us wall",
+            ratio=ratio,
+            target="<= 2.00x",
+            baseline="in-memory repeat turn",
+            note=f"{'met' if ratio <= 2 else 'NOT MET'}: Redis {redis_turn.describe()}, "
+            f"in-memory {memory_turn.describe()} (us, through OpenFeature); the other "
+            "process plays 100 and ends 10 of the 1,000 conversations between rounds",
+        ),
+        Row(
+            name="  RedisStore(local_cache=False) repeat turn (as before)",
+            value=uncached.median * 1e6,
+            unit="us wall",
+            ratio=uncached.median / memory_turn.median,
+            baseline="in-memory repeat turn",
+            note=f"{uncached.describe()} (us): one round trip per turn, same rounds",
+        ),
+        Row(
+            name="RedisStore repeat turns: round trips per evaluation",
+            value=per_eval,
+            unit="trips",
+            target="<= 0.10",
+            note=f"{'met' if per_eval <= 0.1 else 'NOT MET'}: {trips['trips']} round trips in "
+            f"{trips['evaluations']:,} evaluations (the ended units are assigned again, and "
+            "read once more before the copy keeps them)",
+        ),
+        Row(
+            name="8 threads vs 1, RedisStore repeat turn (provider): total throughput",
+            value=threads["redis"][0],
+            unit="x",
+            ratio=threads["redis"][0],
+            target=">= 1.00x",
+            note=f"{'met' if threads['redis'][0] >= 1.0 else 'NOT MET'}: median of 9 "
+            f"alternating rounds, minimum {threads['redis'][1]:.2f}x (wall time, 8,000 calls a "
+            f"round); in-memory store in the same rounds {threads['memory'][0]:.2f}x",
+        ),
+    ]
+
+
 # -- Redis round trips -------------------------------------------------------------------------
 
 
@@ -214,14 +363,14 @@ def _redis_rows() -> list[Row]:
     prefix = f"bench-continuity:{uuid.uuid4().hex[:8]}:"
     admin = redis.Redis.from_url(REDIS_URL)
     rows: list[Row] = []
-    workloads: list[tuple[str, UnitPolicy, Callable[[int], str]]] = [
-        ("repeat turns (finish_active)", POLICY, lambda n: "conv-1"),
-        ("new conversations (finish_active)", POLICY, lambda n: f"conv-new-{n}"),
-        ("5-turn conversations (finish_active)", POLICY, lambda n: f"conv-5-{n // 5}"),
-        ("repeat turns (contain)", CONTAIN, lambda n: "conv-1"),
+    workloads: list[tuple[str, UnitPolicy, Callable[[int], str], str]] = [
+        ("repeat turns (finish_active)", POLICY, lambda n: "conv-1", "<= 0.1"),
+        ("new conversations (finish_active)", POLICY, lambda n: f"conv-new-{n}", "<= 1.0"),
+        ("5-turn conversations (finish_active)", POLICY, lambda n: f"conv-5-{n // 5}", "<= 1.0"),
+        ("repeat turns (contain)", CONTAIN, lambda n: "conv-1", "<= 0.1"),
     ]
     try:
-        for name, policy, conversation in workloads:
+        for name, policy, conversation, target in workloads:
             store = RedisStore(REDIS_URL, key_prefix=f"{prefix}{len(rows)}:")
             provider = FeatBitProvider.offline(path, policy=policy, sinks=[], store=store)
             client = _client(provider)
@@ -236,7 +385,7 @@ def _redis_rows() -> list[Row]:
                     name=f"Redis ledger, {name}",
                     value=per_eval,
                     unit="trips",
-                    target="<= 1.0 per evaluation",
+                    target=f"{target} per evaluation",
                     note=f"{wall * 1e6:.0f} us wall per evaluation; server-side EVALSHA per "
                     f"evaluation {max(server_side, 0.0):.2f}",
                 )
@@ -288,8 +437,9 @@ async def _elapsed(evaluations: Callable[[], Any]) -> float:
 
 def _async_batch(provider: FeatBitProvider, client: Any, mode: str, batch: str) -> Any:
     """``count`` evaluations, awaited one by one (``sequential``) or all at once (``gather``);
-    ``worker thread`` is what the provider does with a remote store, ``event loop`` calls the
-    sync resolver inside the coroutine (what it did before)."""
+    ``worker thread`` is what the provider's async path does with a remote store (a worker
+    thread for an evaluation that waits on Redis; on the loop when the store's local copy
+    answers), ``event loop`` calls the sync resolver inside the coroutine."""
     count = 400 if batch == "gather" else 100
 
     async def one(n: int) -> Any:
@@ -442,7 +592,14 @@ def _memory_rows(units: int = 1_000_000, bound: int = 100_000) -> list[Row]:
 
 
 def run() -> list[Row]:
-    return _ledger_hit_rows() + _redis_rows() + _async_rows() + _stall_rows() + _memory_rows()
+    return (
+        _ledger_hit_rows()
+        + _redis_repeat_rows()
+        + _redis_rows()
+        + _async_rows()
+        + _stall_rows()
+        + _memory_rows()
+    )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
-"""Per-evaluation cost of exposure recording and OpenTelemetry, on a later turn of a conversation
-already exposed (the common case: the exposure is deduplicated) and on a first exposure.
+"""Per-evaluation cost of exposure recording and OpenTelemetry, on later turns of conversations
+already exposed (the common case: the exposure is deduplicated; warm) and on a first exposure.
 
-Times are the benchmark thread's CPU time per call (robust on a shared machine). Each row
-compares the same evaluation with and without the part being measured, in one run:
+Providers run in their default configuration (default sinks: the logging sink, and guardrail
+span events when telemetry is on); every call builds a fresh context for one of 1,000
+conversations, round-robin. Times are the benchmark thread's CPU time per call (robust on a
+shared machine), the best of alternating rounds. Each row compares the same evaluation with and
+without the part being measured, in one run:
 - exposure recording: ``provider.resolve_string_details`` with and without the recorder listener;
 - OpenTelemetry: the OpenFeature client with ``telemetry=False``, with telemetry on and no
   recording span (API only, what an app without an SDK pays), and inside a recording span of
@@ -35,6 +38,17 @@ from tests.support import flags as fl
 
 FLAG = "support-retrieval-test"
 CONTEXT = EvaluationContext("u-1", {"conversationId": "conv-1", "userId": "u-1"})
+CONVERSATIONS = [f"conv-{n:04d}" for n in range(1_000)]
+
+
+def _turns(evaluate: Callable[[EvaluationContext], Any]) -> Callable[[], Any]:
+    """One evaluation per call, a fresh context each time, over 1,000 conversations."""
+    counter = itertools.count()
+    return lambda: evaluate(
+        EvaluationContext(
+            "u-1", {"conversationId": CONVERSATIONS[next(counter) % 1_000], "userId": "u-1"}
+        )
+    )
 
 
 def _bootstrap() -> Path:
@@ -70,39 +84,44 @@ def _paired(a: Callable[[], Any], b: Callable[[], Any], rounds: int = 9) -> tupl
 
 def run() -> list[Row]:
     path = _bootstrap()
-    plain = FeatBitProvider.offline(path, policy=UnitPolicy(), sinks=[], telemetry=False)
-    traced = FeatBitProvider.offline(path, policy=UnitPolicy(), sinks=[])
+    plain = FeatBitProvider.offline(path, policy=UnitPolicy(), telemetry=False)
+    traced = FeatBitProvider.offline(path, policy=UnitPolicy())
     hashed = FeatBitProvider.offline(
-        path, policy=UnitPolicy(), sinks=[], privacy=Privacy.hashed("bench-key-0123456789abcdef")
+        path, policy=UnitPolicy(), privacy=Privacy.hashed("bench-key-0123456789abcdef")
     )
-    bare = FeatBitProvider.offline(path, policy=UnitPolicy(), sinks=[], telemetry=False)
-    bare.resolver.assignment_listeners.remove(bare.exposures.record)
+    bare = FeatBitProvider.offline(path, policy=UnitPolicy(), telemetry=False)
+    bare.resolver.exposures = None  # no exposure recording at all
     plain_client = _client(plain, "bench-events-plain")
     traced_client = _client(traced, "bench-events-traced")
     hashed_client = _client(hashed, "bench-events-hashed")
+    for provider in (plain, traced, hashed, bare):  # warm: every conversation assigned
+        for conversation in CONVERSATIONS:
+            provider.resolve_string_details(
+                FLAG, "x", EvaluationContext("u-1", {"conversationId": conversation})
+            )
 
     without_exposures, with_exposures = _paired(
-        lambda: bare.resolve_string_details(FLAG, "control", CONTEXT),
-        lambda: plain.resolve_string_details(FLAG, "control", CONTEXT),
+        _turns(lambda c: bare.resolve_string_details(FLAG, "control", c)),
+        _turns(lambda c: plain.resolve_string_details(FLAG, "control", c)),
     )
     no_telemetry, api_only = _paired(
-        lambda: plain_client.get_string_value(FLAG, "x", CONTEXT),
-        lambda: traced_client.get_string_value(FLAG, "x", CONTEXT),
+        _turns(lambda c: plain_client.get_string_value(FLAG, "x", c)),
+        _turns(lambda c: traced_client.get_string_value(FLAG, "x", c)),
     )
     hooked_client = _client(
-        FeatBitProvider.offline(path, policy=UnitPolicy(), sinks=[], telemetry=False),
+        FeatBitProvider.offline(path, policy=UnitPolicy(), telemetry=False),
         "bench-events-hooked",
     )
     hooked_client.add_hooks([EvaluationTelemetry(PROVIDER_NAME)])
     _, as_hook = _paired(
-        lambda: plain_client.get_string_value(FLAG, "x", CONTEXT),
-        lambda: hooked_client.get_string_value(FLAG, "x", CONTEXT),
+        _turns(lambda c: plain_client.get_string_value(FLAG, "x", c)),
+        _turns(lambda c: hooked_client.get_string_value(FLAG, "x", c)),
     )
     tracer = TracerProvider(span_limits=SpanLimits(max_events=128)).get_tracer("bench")
     with tracer.start_as_current_span("turn"):
         recording, recording_hashed = _paired(
-            lambda: traced_client.get_string_value(FLAG, "x", CONTEXT),
-            lambda: hashed_client.get_string_value(FLAG, "x", CONTEXT),
+            _turns(lambda c: traced_client.get_string_value(FLAG, "x", c)),
+            _turns(lambda c: hashed_client.get_string_value(FLAG, "x", c)),
         )
     details = traced_client.get_string_details(FLAG, "x", CONTEXT)
     hook = EvaluationTelemetry(PROVIDER_NAME)
@@ -112,7 +131,7 @@ def run() -> list[Row]:
     plain.exposures.record(repeat)
     dedupe_hit = min(_cpu_per_call(lambda: plain.exposures.record(repeat)) for _ in range(5))
     no_span = min(_cpu_per_call(lambda: hook.record(FLAG, details, CONTEXT)) for _ in range(5))
-    for provider in (plain, traced, hashed, bare):
+    for provider in (plain, traced, hashed, bare, hooked_client.provider):
         provider.shutdown()
     api.clear_providers()
     us = 1e6

@@ -130,6 +130,22 @@ def test_the_durability_check_reads_every_master_and_names_each_one_at_risk(
     assert all(text.startswith("Redis 127.0.0.1:") for text in durability.problems())
 
 
+def test_on_a_cluster_the_store_keeps_no_local_copy_and_asks_redis_every_turn(
+    cluster: LocalCluster,
+) -> None:
+    store = RedisStore(cluster.url, cluster=True, key_prefix="no-copy:")
+    now = time.time()
+    key = LedgerKey("exp", "", "conversation", "c-1")
+    store.claim(key, LedgerEntry("a", "conversation", now, now, 1))
+    store.touch(key)  # loads the script
+    trips = store.round_trips
+    for _ in range(3):
+        assert store.touch(key) is not None
+    assert store.local_cache is None and store.cached(key) is None
+    assert store.round_trips == trips + 3
+    store.close()
+
+
 def test_two_instances_on_the_cluster_agree_on_every_conversation(
     instance: InstanceFactory,
 ) -> None:

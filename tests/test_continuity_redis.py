@@ -18,7 +18,7 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.flag_evaluation import FlagType, Reason
 
 from featbit_experiments import Assignment, Experiment, FeatBitProvider, InMemorySink, UnitPolicy
-from featbit_experiments.continuity import RedisStore
+from featbit_experiments.continuity import LedgerKey, RedisStore
 from tests.support import flags as fl
 from tests.support.capture import CapturedInsights
 from tests.support.redis_server import ThrowawayRedis
@@ -197,7 +197,7 @@ def test_a_kill_switch_costs_no_round_trip(
 async def test_async_evaluations_with_redis_run_off_the_event_loop(
     instance: Callable[..., FeatBitProvider], of_client: ClientFactory
 ) -> None:
-    provider = instance()
+    provider = instance(local_cache=False)  # every evaluation waits on Redis
     threads: list[int] = []
 
     def note_thread(assignment: Assignment) -> None:
@@ -212,6 +212,28 @@ async def test_async_evaluations_with_redis_run_off_the_event_loop(
     assert threading.get_ident() not in threads
     for n in range(5):
         assert len({r.value for r in results[n::5]}) == 1
+
+
+async def test_async_repeat_turns_answered_by_the_local_copy_stay_on_the_loop(
+    instance: Callable[..., FeatBitProvider],
+) -> None:
+    provider = instance()
+    store = provider.store
+    assert isinstance(store, RedisStore) and store.local_cache is not None
+    copy = store.local_cache
+    deadline = time.monotonic() + 10
+    while not copy.live and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    key = LedgerKey(FLAG, "", "conversation", "c-1")
+    while store.cached(key) is None and time.monotonic() < deadline:
+        await provider.resolve_string_details_async(FLAG, "default", turn("c-1"))
+    threads: list[int] = []
+    provider.resolver.assignment_listeners.append(lambda a: threads.append(threading.get_ident()))
+    first = await provider.resolve_string_details_async(FLAG, "default", turn("c-1"))
+    other = await provider.resolve_string_details_async(FLAG, "default", turn("c-new"))
+    assert first.reason == Reason.CACHED and other.error_code is None
+    assert threads[0] == threading.get_ident()  # the copy answered on the loop
+    assert threads[1] != threading.get_ident()  # a new conversation waited on Redis elsewhere
 
 
 async def test_async_evaluations_with_the_in_memory_store_stay_on_the_loop(

@@ -47,8 +47,10 @@ def instance(
     prefix = f"reliability-{uuid.uuid4().hex[:8]}:"
     stores: list[RedisStore] = []
 
-    def make(treatment: float) -> FeatBitProvider:
-        store = RedisStore(server.url, key_prefix=prefix, retry_interval=0.05)
+    def make(treatment: float, *, local_cache: bool = True) -> FeatBitProvider:
+        store = RedisStore(
+            server.url, key_prefix=prefix, retry_interval=0.05, local_cache=local_cache
+        )
         stores.append(store)
         flag = fl.flag(FLAG, [CONTROL, TREATMENT], weights=[1 - treatment, treatment])
         return make_provider([flag], POLICY, store=store)
@@ -163,7 +165,10 @@ def test_during_a_stall_an_instance_keeps_serving_what_it_served_before(
     of_client: ClientFactory,
     sink: InMemorySink,
 ) -> None:
-    rolled_out, rolled_back = instance(treatment=0.5), instance(treatment=0.0)
+    # Without the store's local copy, which would answer these repeat turns through the stall
+    # (test_ledger_cache.py): here the instance's memory of what it served must.
+    rolled_out = instance(treatment=0.5)
+    rolled_back = instance(treatment=0.0, local_cache=False)
     assigned = {
         c: rolled_out.resolve_string_details(FLAG, "default", turn(c)).value for c in CONVERSATIONS
     }

@@ -3,7 +3,8 @@
 Read against fb-python-sdk 1.1.10, 1.2.0 and 1.2.1 (:data:`CHECKED_AGAINST`), which agree on
 everything used here: ``FBClient._config``, ``_get_flag_internal``, ``_evaluator`` (and its
 ``evaluate`` / ``_match_any_rule``), ``_event_handler``, ``_event_processor``;
-``FBUser.from_dict`` / ``get``; ``FlagEvent``; ``InMemoryDataStorage``; ``build_http_factory``;
+``FBUser.from_dict`` / ``get`` and its ``_commons`` / ``_customs``; ``FlagEvent``;
+``InMemoryDataStorage`` (and its private dict of entities); ``build_http_factory``;
 ``VariationSplittingAlgorithm``; ``FBClient._update_processor`` and ``Streaming``'s WebSocket
 app (``_Streaming__wsapp``, websocket-client 1.8's ``WebSocketApp.sock`` / ``WebSocket.sock`` and
 ``WebSocket.close``). An SDK upgrade is checked here and nowhere else.
@@ -19,8 +20,7 @@ import contextlib
 import logging
 import socket
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from fbclient.category import FEATURE_FLAGS
 from fbclient.common_types import FBUser
@@ -52,9 +52,61 @@ _EVALUATOR_INTERNALS = ("_evaluator", "_get_flag_internal", "_event_handler")
 
 
 def flag_reader(client: Any) -> FlagReader:
-    """Reads a flag as ``fbclient`` stores it (None when unknown or archived)."""
+    """Reads a flag as ``fbclient`` stores it (None when unknown or archived).
+
+    ``InMemoryDataStorage.get`` takes a read-write lock built on a condition variable, which
+    every evaluation thread would queue on. A flag present in the store is read with two dict
+    lookups instead (each atomic, and the store replaces a flag's dict rather than editing
+    it); anything else (a miss, an archived flag, a full sync clearing the store) goes through
+    ``get``, which waits for a writer to finish."""
     storage = client._config.data_storage
-    return lambda key: storage.get(FEATURE_FLAGS, key)
+    locked_get = storage.get
+    entities = getattr(storage, "_InMemoryDataStorage__storage", None)
+    if not isinstance(storage, InMemoryDataStorage) or not isinstance(entities, dict):
+        return lambda key: locked_get(FEATURE_FLAGS, key)
+
+    def read(key: str) -> Mapping[str, Any] | None:
+        flags = entities.get(FEATURE_FLAGS)
+        flag = None if flags is None else flags.get(key)
+        if flag is None or flag.get("isArchived"):
+            return locked_get(FEATURE_FLAGS, key)  # type: ignore[no-any-return]
+        return flag  # type: ignore[no-any-return]
+
+    return read
+
+
+def fb_user(user: dict[str, str]) -> Any:
+    """``FBUser.from_dict(user)`` for a user built by ``featbit_user`` (string values, a
+    non-blank key and name, no reserved attribute among the rest), without the copy and the
+    per-attribute checks ``from_dict`` repeats; any other user goes through ``from_dict``."""
+    if not _FAST_USERS:
+        return FBUser.from_dict(user)
+    key, name = user.get("key"), user.get("name")
+    if not (isinstance(key, str) and key.strip() and isinstance(name, str) and name.strip()):
+        return FBUser.from_dict(user)  # raises ValueError as fbclient does
+    made = FBUser.__new__(FBUser)
+    made._commons = {"keyid": key, "name": name}
+    made._customs = {k: v for k, v in user.items() if k not in _BUILT_INS}
+    return made
+
+
+_BUILT_INS = frozenset({"key", "name", "keyid"})
+
+
+def _fast_users_match() -> bool:
+    """Whether ``fb_user``'s shortcut builds what ``FBUser.from_dict`` builds on this SDK."""
+    user = {"key": "k", "name": "n", "a": "b"}
+    try:
+        reference = FBUser.from_dict(user)
+        made = FBUser.__new__(FBUser)
+        made._commons = {"keyid": "k", "name": "n"}
+        made._customs = {"a": "b"}
+        return bool(reference.to_json_dict() == made.to_json_dict() and made.get("key") == "k")
+    except Exception:
+        return False
+
+
+_FAST_USERS = _fast_users_match()
 
 
 def user_attribute(user: dict[str, str], name: str) -> str:
@@ -89,8 +141,7 @@ class _FlagInsight(FlagEvent):  # type: ignore[misc]
         return body
 
 
-@dataclass(frozen=True)
-class Evaluation:
+class Evaluation(NamedTuple):
     """One successful FeatBit evaluation whose insight has not been sent yet."""
 
     variation_id: str
@@ -117,27 +168,31 @@ class SdkEvaluator:
             return cls(client)
         return None
 
-    def evaluate(self, flag_key: str, user: dict[str, str]) -> Evaluation | str:
-        """The evaluation, or FeatBit's reason for failing (``NOT_READY``, ...)."""
-        if not self._client.initialize:
+    def evaluate(
+        self, flag_key: str, user: dict[str, str], flag: Mapping[str, Any] | None = None
+    ) -> Evaluation | str:
+        """The evaluation, or FeatBit's reason for failing (``NOT_READY``, ...). ``flag``: the
+        flag as just read from the client's store (it is read again when not given)."""
+        if flag is None and not self._client.initialize:
             return NOT_READY
         try:
-            flag = self._flag(flag_key) if flag_key else None
+            if flag is None:
+                flag = self._flag(flag_key) if flag_key else None
             if not flag:
                 return FLAG_NOT_FOUND
             try:
-                fb_user = FBUser.from_dict(user)
+                user_of_sdk = fb_user(user)
             except ValueError:
                 return USER_NOT_SPECIFIED
-            insight = _FlagInsight(fb_user)
-            result = self._evaluator.evaluate(flag, fb_user, insight)
+            insight = _FlagInsight(user_of_sdk)
+            result = self._evaluator.evaluate(flag, user_of_sdk, insight)
             if result is None or not result.is_success:
                 return EVALUATION_ERROR
         except Exception:
             logger.exception("FeatBit evaluation of %r failed", flag_key)
             return EVALUATION_ERROR
         variation_id, reason = str(result.id), str(result.reason)
-        insight.in_experiment = self._in_experiment(flag, fb_user, reason, variation_id)
+        insight.in_experiment = self._in_experiment(flag, user_of_sdk, reason, variation_id)
         send = self._send
         return Evaluation(variation_id, reason, insight.in_experiment, lambda: send(insight))
 

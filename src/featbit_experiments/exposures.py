@@ -116,6 +116,23 @@ class ExposureRecorder:
         self._lock = threading.Lock()
         self._sweep = UPKEEP.every(sweep_interval, self.expire) if sweep_interval else None
 
+    def exposed(
+        self, experiment_key: str, run_id: str, unit_id: str, variation_id: str, variant: str
+    ) -> bool:
+        """Whether the unit's latest exposure in the run is to this variant, as recorded
+        lately: a later turn on the same variant, which :meth:`record` would skip. Takes no
+        lock (dict reads only), so concurrent turns never queue here; False means "ask
+        :meth:`record`", which decides under the lock."""
+        run = self._runs.get((experiment_key, run_id))
+        if run is None:
+            return False
+        number = run.numbers.get(variation_id)
+        return (
+            number is not None
+            and run.units.peek(unit_id) == number
+            and run.variants[number].variant == variant
+        )
+
     def record(self, assignment: Assignment) -> None:
         """Send an exposure unless this unit already had one for this variant."""
         experiment = assignment.experiment

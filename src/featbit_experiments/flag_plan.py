@@ -1,8 +1,9 @@
 """What the resolver knows of one flag version before any evaluation: its view, what the unit
-policy declares for it, and what the experiment's unit makes of its rollouts and targets.
+policy declares for it, what the experiment's unit makes of its rollouts and targets, and what
+each variation serves (see ``flag_results``).
 
-Computed once per flag version by :class:`~featbit_experiments.resolver.FlagResolver`. Pure:
-no FeatBit calls, no events (the resolver reports what a plan finds).
+Computed once per flag version by :class:`~featbit_experiments.flag_plans.FlagPlans`. Pure:
+no FeatBit calls, no events (``flag_plans`` reports what a plan finds).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from . import metadata_keys as meta
+from .flag_results import FlagResults
 from .flag_view import FlagView
 from .policy import Declaration, Refusal, UnitPolicy
 from .units import StandardUnit
@@ -27,26 +30,43 @@ class FlagPlan(NamedTuple):
             unit (any spelling): the FeatBit user carries the unit ID under each.
         unreachable_targets: Why the flag's individual targets cannot match (the FeatBit key
             is another unit's ID), or None.
+        results: What each variation serves, and the reasons.
+        metadata: An experiment's ``flag_metadata`` entries for an error (no variation).
+        source: The flag exactly as read from FeatBit's store: the plan holds while the store
+            holds this very object (the store replaces a flag's dict on every update).
     """
 
     view: FlagView
     declaration: Declaration | Refusal | None
-    dispatch_mismatch: str | None = None
-    unit_id_attributes: tuple[str, ...] = ()
-    unreachable_targets: str | None = None
+    dispatch_mismatch: str | None
+    unit_id_attributes: tuple[str, ...]
+    unreachable_targets: str | None
+    results: FlagResults
+    metadata: Mapping[str, str | int]
+    source: Mapping[str, Any]
 
 
 def plan_flag(flag: Mapping[str, Any], policy: UnitPolicy) -> FlagPlan:
     view = FlagView.of(flag)
     declaration = policy.declaration_for(view.key, view.tags)
     if not isinstance(declaration, Declaration):
-        return FlagPlan(view, declaration)
+        return FlagPlan(view, declaration, None, (), None, FlagResults(view), {}, flag)
+    experiment = declaration.experiment
+    metadata: dict[str, str | int] = {
+        meta.EXPERIMENT_KEY: experiment.experiment_key,
+        meta.ASSIGNMENT_UNIT: declaration.unit.name,
+    }
+    if experiment.run_id:
+        metadata[meta.RUN_ID] = experiment.run_id
     return FlagPlan(
         view,
         declaration,
         _dispatch_mismatch(view, declaration),
         view.unit_id_attributes(declaration.unit.attribute_names),
         _unreachable_targets(view, declaration),
+        FlagResults(view, experiment.variant_names, metadata),
+        metadata,
+        flag,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from openfeature.flag_evaluation import FlagType
@@ -52,6 +52,8 @@ class FlagView:
     rollouts: tuple[Rollout, ...]
     has_targets: bool
     disabled_variation_id: str
+    #: The flag exactly as FeatBit's store holds it (what FeatBit's evaluator is given).
+    source: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, flag: Mapping[str, Any]) -> FlagView:
@@ -73,6 +75,7 @@ class FlagView:
             rollouts=tuple(rollouts),
             has_targets=any(t.get("keyIds") for t in flag.get("targetUsers") or []),
             disabled_variation_id=str(flag.get("disabledVariationId", "")),
+            source=flag,
         )
 
     def accepts(self, flag_type: FlagType) -> bool:

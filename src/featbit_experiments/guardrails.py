@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
@@ -62,6 +63,7 @@ class Guardrail(str, Enum):
     STORE_UNAVAILABLE = "store_unavailable"
     LEDGER_LOST = "ledger_lost"
     LEDGER_AT_RISK = "ledger_at_risk"
+    LEDGER_CACHE_DROPPED = "ledger_cache_dropped"
     SINK_FAILED = "sink_failed"
 
     def __str__(self) -> str:
@@ -128,7 +130,7 @@ class LoggingSink:
     def emit(self, event: Mapping[str, Any]) -> None:
         if event.get("event") == GUARDRAIL_EVENT:
             logger.warning("guardrail %s: %s", event.get("guardrail"), event.get("message"))
-        else:
+        elif logger.isEnabledFor(logging.DEBUG):  # no copy of every exposure for nothing
             logger.debug("%s", dict(event))
 
 
@@ -254,5 +256,17 @@ class EventFanout:
 
 
 def utc_now() -> str:
-    """An ISO-8601 UTC timestamp with millisecond precision and a ``Z`` suffix."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """An ISO-8601 UTC timestamp with millisecond precision and a ``Z`` suffix.
+
+    Every exposure carries one, so the part up to the second is formatted once per second."""
+    global _second_text
+    now = time.time()
+    second = int(now)
+    cached = _second_text
+    if cached[0] != second:
+        text = datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        cached = _second_text = (second, text)  # one tuple, replaced whole: thread-safe
+    return f"{cached[1]}.{int((now - second) * 1000):03d}Z"
+
+
+_second_text: tuple[int, str] = (-1, "")

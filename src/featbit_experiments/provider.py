@@ -35,7 +35,9 @@ from .continuity import AssignmentLedger, AssignmentStore, InMemoryStore
 from .continuity.variants import ServedVariants
 from .errors import BootstrapError
 from .exposures import DEFAULT_MAX_UNITS, ExposureRecorder, SeenKeys
+from .featbit_evaluation import FeatBitEvaluation
 from .flag_builder import Flag, bootstrap_document
+from .flag_plans import FlagPlans
 from .guardrails import EventFanout, EventSink, Guardrail, LoggingSink
 from .insights import BoundedEventProcessor, InsightRejection
 from .log_redaction import redact_sdk_logs
@@ -125,15 +127,11 @@ class FeatBitProvider(AbstractProvider):
         self.events = EventFanout(
             event_sinks, privacy=self.privacy, id_fields=id_fields_of(self.policy.units)
         )
-        self.resolver = FlagResolver(client, self.policy, self.events)
-        self.resolver.privacy = self.privacy
-        self.resolver.disabled_serves_default = disabled_serves_default
-        self.tracker = OutcomeTracker(client, self.policy, self.events)
         self.store: AssignmentStore = store if store is not None else InMemoryStore()
         self._owns_store = store is None
-        self.resolver.ledger = AssignmentLedger(
-            self.store, client, self.resolver.evaluate, self.events
-        )
+        featbit = FeatBitEvaluation(client, self.events)
+        plans = FlagPlans(client, self.policy, self.events)
+        ledger = AssignmentLedger(self.store, featbit, self.events)
         self.exposures = ExposureRecorder(
             self.events,
             privacy=self.privacy,
@@ -142,17 +140,26 @@ class FeatBitProvider(AbstractProvider):
             max_units=getattr(self.store, "max_entries", DEFAULT_MAX_UNITS),
         )
         self.outcomes = OutcomeRecorder(
-            self.events,
-            self.policy,
-            ServedVariants(self.exposures, self.resolver.ledger, self.resolver.view),
+            self.events, self.policy, ServedVariants(self.exposures, ledger, plans.view)
         )
-        self.resolver.assignment_listeners.append(self.exposures.record)
-        self.resolver.assignment_listeners.append(self.tracker.note_assignment)
-        self.tracker.outcome_listeners.append(self.outcomes.record)
-        if telemetry:
-            self.resolver.evaluation_listener = EvaluationTelemetry(
-                PROVIDER_NAME, self.privacy
-            ).record
+        self.tracker = OutcomeTracker(
+            client, self.policy, self.events, outcome_listeners=[self.outcomes.record]
+        )
+        self.resolver = FlagResolver(
+            client,
+            self.policy,
+            self.events,
+            plans=plans,
+            featbit=featbit,
+            ledger=ledger,
+            exposures=self.exposures,
+            privacy=self.privacy,
+            experiment_assigned=self.tracker.note_experiment,
+            evaluation_listener=(
+                EvaluationTelemetry(PROVIDER_NAME, self.privacy).record if telemetry else None
+            ),
+            disabled_serves_default=disabled_serves_default,
+        )
         self._owns_client = owns_client
         self._ready_timeout = ready_timeout
         self._lock = threading.Lock()
@@ -469,8 +476,9 @@ class FeatBitProvider(AbstractProvider):
 
     # The async resolvers call the same code directly: evaluation reads FeatBit's in-memory
     # store and queues events without blocking, so there is no I/O to await and a thread hop
-    # would only add latency. With a remote assignment store an experiment evaluation waits
-    # for one round trip, so it runs in a worker thread instead of blocking the event loop.
+    # would only add latency. With a remote assignment store an experiment evaluation that has
+    # to ask the store waits for one round trip, so it runs in a worker thread instead of
+    # blocking the event loop; one the store's local copy answers stays on the loop.
 
     async def _aresolve(
         self,
@@ -481,6 +489,11 @@ class FeatBitProvider(AbstractProvider):
     ) -> FlagResolutionDetails[Any]:
         if not self.store.is_remote:
             return self.resolver.resolve(flag_key, default_value, flag_type, evaluation_context)
+        at_once = self.resolver.resolve_at_once(
+            flag_key, default_value, flag_type, evaluation_context
+        )
+        if at_once is not None:
+            return at_once
         return await asyncio.to_thread(
             self.resolver.resolve, flag_key, default_value, flag_type, evaluation_context
         )
@@ -544,6 +557,7 @@ class FeatBitProvider(AbstractProvider):
         exposure deduplication). Returns whether it had assignments; never raises (an
         unavailable store is a ``store_unavailable`` guardrail and False)."""
         self.exposures.forget_unit(unit, unit_id)
+        self.policy.units.forget(unit, unit_id)
         if self.resolver.ledger is None:
             return False
         return self.resolver.ledger.end_unit(unit, unit_id)

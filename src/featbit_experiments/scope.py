@@ -30,6 +30,11 @@ def collect_assignments() -> Iterator[list[Assignment]]:
         _current.reset(token)
 
 
+def open_scope() -> list[Assignment] | None:
+    """The innermost open scope's list, or None outside any scope."""
+    return _current.get()
+
+
 def record_assignment(assignment: Assignment) -> None:
     """Append ``assignment`` to the innermost open scope, if any."""
     collected = _current.get()

@@ -60,6 +60,10 @@ _SKIPPED_GUARDRAIL_FIELDS = frozenset({schema.EVENT, schema.TIMESTAMP})
 
 Details: TypeAlias = FlagResolutionDetails[Any] | FlagEvaluationDetails[Any]
 
+#: Attribute sets remembered per distinct (flag, reason, variant, version, experiment) result;
+#: past this many the memory starts over.
+ATTRIBUTE_SETS_REMEMBERED = 4_096
+
 
 class EvaluationTelemetry(Hook):
     """Adds ``feature_flag.evaluation`` to the current span for each evaluation.
@@ -73,6 +77,8 @@ class EvaluationTelemetry(Hook):
     def __init__(self, provider_name: str, privacy: Privacy | None = None) -> None:
         self._provider_name = provider_name
         self._privacy = privacy or Privacy()
+        #: The attributes every evaluation with one successful result shares, by that result.
+        self._shared: dict[tuple[Any, ...], dict[str, Any]] = {}
 
     def record(self, flag_key: str, details: Details, context: EvaluationContext) -> None:
         """Add the event for one evaluation to the current span, if it records (the
@@ -81,10 +87,51 @@ class EvaluationTelemetry(Hook):
         if not span.is_recording():
             return
         try:
-            attributes = self.attributes(flag_key, details, context.targeting_key)
+            attributes = self._attributes_of_result(flag_key, details, context.targeting_key)
             span.add_event(names.FEATURE_FLAG_EVALUATION_EVENT, attributes)
         except Exception:  # telemetry must never change an evaluation's outcome
             logger.exception("could not record the evaluation of %r", flag_key)
+
+    def _attributes_of_result(
+        self, flag_key: str, details: Details, targeting_key: str | None
+    ) -> dict[str, Any]:
+        """:meth:`attributes`, with what one successful result shares with every evaluation
+        that has it (all but the unit's ID) built once and copied."""
+        if details.error_code is not None or details.variant is None:
+            return self.attributes(flag_key, details, targeting_key)
+        metadata = details.flag_metadata
+        experiment_key = metadata.get(meta.EXPERIMENT_KEY)
+        unit = metadata.get(meta.ASSIGNMENT_UNIT)
+        result = (
+            flag_key,
+            details.reason,
+            details.variant,
+            metadata.get(meta.FLAG_VERSION),
+            experiment_key,
+            unit,
+            metadata.get(meta.RUN_ID),
+        )
+        shared = self._shared.get(result)
+        if shared is None:
+            if len(self._shared) >= ATTRIBUTE_SETS_REMEMBERED:
+                self._shared.clear()
+            shared = self._shared[result] = self.attributes(flag_key, details)
+            shared.pop(names.FEATURE_FLAG_CONTEXT_ID, None)
+            shared.pop(names.EXPERIMENT_UNIT_ID, None)
+        attributes = dict(shared)
+        if experiment_key is None:
+            if targeting_key:
+                context_id = self._privacy.protect(targeting_key)
+                if context_id is not None:
+                    attributes[names.FEATURE_FLAG_CONTEXT_ID] = context_id
+            return attributes
+        unit_context_id = metadata.get(meta.CONTEXT_ID)
+        if isinstance(unit_context_id, str):
+            attributes[names.FEATURE_FLAG_CONTEXT_ID] = unit_context_id
+            unit_id = unit_id_from_context_id(unit_context_id, str(unit or ""))
+            if unit_id is not None:
+                attributes[names.EXPERIMENT_UNIT_ID] = unit_id
+        return attributes
 
     def finally_after(
         self,

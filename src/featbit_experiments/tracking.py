@@ -8,7 +8,7 @@ is made, since one such value would fail every insight batch it travels in.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,20 +50,33 @@ class OutcomeTracker:
         client: The FeatBit client.
         policy: The unit key policy (metric units, strictness).
         events: Where guardrails go.
+        outcome_listeners: Given each outcome sent (the provider's outcome recorder).
     """
 
-    def __init__(self, client: Any, policy: UnitPolicy, events: EventFanout) -> None:
+    def __init__(
+        self,
+        client: Any,
+        policy: UnitPolicy,
+        events: EventFanout,
+        *,
+        outcome_listeners: Iterable[OutcomeListener] = (),
+    ) -> None:
         self._client = client
         self._policy = policy
         self._events = events
-        self.outcome_listeners: list[OutcomeListener] = []
+        self.outcome_listeners: list[OutcomeListener] = list(outcome_listeners)
         #: Experiments this process has assigned, by key: an experiment declared only by a
         #: FeatBit tag is not in the policy, yet its outcomes must be keyed by its unit.
         self._assigned: dict[str, Experiment] = {}
 
     def note_assignment(self, assignment: Assignment) -> None:
-        """Remember an assigned experiment (an assignment listener of the resolver)."""
-        self._assigned.setdefault(assignment.experiment_key, assignment.experiment)
+        """Remember an assigned experiment (as an assignment listener)."""
+        self.note_experiment(assignment.experiment)
+
+    def note_experiment(self, experiment: Experiment) -> None:
+        """Remember an experiment a unit was assigned in (told by the resolver)."""
+        if experiment.experiment_key not in self._assigned:
+            self._assigned.setdefault(experiment.experiment_key, experiment)
 
     def _experiment(self, experiment_key: str) -> Experiment | None:
         return self._policy.experiment_by_key(experiment_key) or self._assigned.get(experiment_key)

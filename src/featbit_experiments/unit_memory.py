@@ -52,6 +52,12 @@ class UnitMemory(Generic[V]):
                 self._add(unit_id, value)
         return value
 
+    def peek(self, unit_id: str) -> V | None:
+        """The unit's value if it was seen in the current generation, else None, changing
+        nothing: one dict read, which callers may do without their lock (a miss is not an
+        answer; they ask :meth:`get` under the lock)."""
+        return self._current.get(unit_id)
+
     def put(self, unit_id: str, value: V) -> None:
         if unit_id in self._current:
             self._current[unit_id] = value

@@ -23,6 +23,10 @@ DEFAULT_MAX_ID_LENGTH = 128
 #: Where an experiment's unit key came from when it was taken from OpenFeature's targeting key.
 TARGETING_KEY_SOURCE = "targetingKey"
 
+#: Unit keys remembered as read and checked (a later turn of a conversation reads its ID
+#: without the pattern check); past this many the memory starts over.
+READ_KEYS_REMEMBERED = 32_768
+
 
 class StandardUnit(str, Enum):
     """The unit names every policy knows without configuration."""
@@ -56,6 +60,7 @@ class Unit:
     pattern: str = DEFAULT_ID_PATTERN
     max_length: int = DEFAULT_MAX_ID_LENGTH
     _matcher: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _names: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.strip():
@@ -64,11 +69,12 @@ class Unit:
             raise ValueError(f"unit {self.name!r} needs the name of the attribute carrying its ID")
         object.__setattr__(self, "aliases", tuple(self.aliases))
         object.__setattr__(self, "_matcher", re.compile(self.pattern))
+        object.__setattr__(self, "_names", (self.attribute, *self.aliases))
 
     @property
     def attribute_names(self) -> tuple[str, ...]:
         """The canonical attribute followed by its aliases, in lookup order."""
-        return (self.attribute, *self.aliases)
+        return self._names
 
     def problem_with(self, value: Any) -> str | None:
         """Why ``value`` is not a valid ID for this unit, or None when it is."""
@@ -96,7 +102,7 @@ STANDARD_UNITS: tuple[Unit, ...] = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UnitKey:
     """The ID of one unit as read from an evaluation context, and where it was found."""
 
@@ -142,6 +148,8 @@ class UnitCatalog:
         if targeting_key_unit is not None and targeting_key_unit not in by_name:
             raise ValueError(f"targeting_key_unit {targeting_key_unit!r} is not a known unit")
         self.targeting_key_unit = targeting_key_unit
+        #: (unit, source, ID) -> the UnitKey already read and checked with that ID.
+        self._checked: dict[tuple[str, str, str], UnitKey] = {}
 
     def __contains__(self, name: object) -> bool:
         return name in self._units
@@ -160,7 +168,10 @@ class UnitCatalog:
         return tuple(self._units)
 
     def read(self, unit: Unit, context: EvaluationContext) -> UnitKey | UnitKeyProblem:
-        """Read ``unit``'s ID from ``context``; never substitutes another unit's ID."""
+        """Read ``unit``'s ID from ``context``; never substitutes another unit's ID.
+
+        An ID read and checked before (found under the same first name, every other name
+        agreeing) is served from memory: a conversation's later turns skip the pattern check."""
         attributes = context.attributes
         found: list[tuple[str, Any]] = [
             (name, attributes[name])
@@ -169,6 +180,20 @@ class UnitCatalog:
         ]
         if self.targeting_key_unit == unit.name and context.targeting_key:
             found.append((TARGETING_KEY_SOURCE, context.targeting_key))
+        if found and type(found[0][1]) is str:
+            source, value = found[0]
+            checked = self._checked.get((unit.name, source, value))
+            if checked is not None and (len(found) == 1 or all(v == value for _, v in found)):
+                return checked
+            read = self._check(unit, found)
+            if isinstance(read, UnitKey):
+                if len(self._checked) >= READ_KEYS_REMEMBERED:
+                    self._checked.clear()
+                self._checked[(unit.name, read.source, read.value)] = read
+            return read
+        return self._check(unit, found)
+
+    def _check(self, unit: Unit, found: list[tuple[str, Any]]) -> UnitKey | UnitKeyProblem:
         if not found:
             return UnitKeyProblem(
                 unit.name,
@@ -203,6 +228,14 @@ class UnitCatalog:
                     "invalid_unit_id",
                 )
         return UnitKey(unit.name, first_value, first_source)
+
+    def forget(self, unit: str, unit_id: str) -> None:
+        """Forget that a unit's ID was read and checked (the unit ended)."""
+        known = self._units.get(unit)
+        if known is None:
+            return
+        for source in (*known.attribute_names, TARGETING_KEY_SOURCE):
+            self._checked.pop((unit, source, unit_id), None)
 
     def known_ids(self, context: EvaluationContext, read: UnitKey | None = None) -> dict[str, str]:
         """Every valid unit ID present in ``context``, by canonical attribute name.

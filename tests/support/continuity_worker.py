@@ -79,6 +79,8 @@ def run_instance(connection: Connection, settings: InstanceSettings) -> None:
                 answer = [
                     value for value, _ in pool.map(turn, [flag] * len(conversations), conversations)
                 ]
+        elif command == "end_units":
+            answer = [provider.end_unit("conversation", c) for c in args]
         elif command == "flag_version":
             view = provider.resolver.view(args)
             answer = None if view is None else view.version

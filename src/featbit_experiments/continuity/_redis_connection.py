@@ -76,6 +76,25 @@ def store_client(
     return redis.Redis(connection_pool=pool)
 
 
+def unpooled_connection(client: Any) -> Any:
+    """A new connection to ``client``'s server, outside its pool, speaking RESP2 (the ledger
+    cache's invalidation channel): same address, credentials and timeouts, not counted as a
+    ledger round trip, not held back by the store's breaker."""
+    pool = client.connection_pool
+    options = {
+        name: value
+        for name, value in pool.connection_kwargs.items()
+        if not name.startswith(_POOL_ONLY_OPTIONS)  # redis-py 7+: a RESP3 pool's own
+    }
+    options["protocol"] = 2
+    connection = pool.connection_class.plain(**options)
+    connection.connect()
+    return connection
+
+
+_POOL_ONLY_OPTIONS = ("maint_notifications", "orig_", "himport_registry")
+
+
 def _without_client_setinfo() -> dict[str, Any]:
     """Options that stop redis-py sending ``CLIENT SETINFO`` on every new connection (two more
     round trips before the first command, each waiting ``socket_timeout`` on a stalled server)."""
@@ -122,6 +141,9 @@ def bounded_connection_class(
     uses_tls = issubclass(base, redis.SSLConnection)
 
     class StoreConnection(base):  # type: ignore[misc]
+        #: The redis-py class this one extends (for connections outside the store's pool).
+        plain = base
+
         @classmethod
         def prepare(cls, options: dict[str, Any]) -> None:
             """Build the TLS context now, from the pool's options, rather than on the first

@@ -1,7 +1,7 @@
 """The continuity policy: which variation an experiment unit gets, given what it got before.
 
-:class:`AssignmentLedger` wraps the FeatBit evaluation step of
-:meth:`FlagResolver.assign <featbit_experiments.resolver.FlagResolver.assign>`:
+:class:`AssignmentLedger` wraps the FeatBit evaluation step of an experiment evaluation
+(:class:`~featbit_experiments.featbit_evaluation.FeatBitEvaluation`):
 
 * ``finish_active``: a unit already in the ledger keeps its variation (served without asking
   FeatBit) until it ends or idles past its TTL; a new unit gets FeatBit's variation, claimed
@@ -24,24 +24,25 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, TypeAlias
+from typing import Any
 
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import FlagResolutionDetails
 
+from ..featbit_evaluation import FeatBitEvaluation
 from ..flag_view import FlagView
 from ..guardrails import EventFanout, Guardrail
 from ..policy import Declaration, Experiment, RollbackMode
-from ..resolver import LEDGER_REASON, Served, error_result
+from ..results import LEDGER_REASON, Result, Served, error_result
 from ..units import UnitKey
-from ._deferred import DeferredEvaluator
 from .recovery import Recovery, unit_attributes
 from .run_units import RunUnits
 from .store import AssignmentStore, LedgerEntry, LedgerKey, StoreUnavailable
 
 logger = logging.getLogger("featbit_experiments")
 
-Result: TypeAlias = Served | FlagResolutionDetails[Any]
+#: Builds the unit's FeatBit user, when FeatBit has to be asked (a ledger hit never does).
+UserOf = Callable[[], dict[str, str]]
 
 #: Default minimum seconds between two ``store_unavailable`` (or ``ledger_lost``) guardrails.
 DEFAULT_OUTAGE_REPORT_INTERVAL = 10.0
@@ -53,9 +54,9 @@ class AssignmentLedger:
 
     Args:
         store: Where assignments are kept.
-        client: The FeatBit client (used directly only for a remote store's single-round-trip
-            path, see ``_deferred``).
-        evaluate: The public FeatBit evaluation, :meth:`FlagResolver.evaluate`.
+        featbit: FeatBit's evaluation step. With a remote store a new unit costs one round
+            trip: FeatBit is asked first, its insight held back, and the variation claimed
+            (or the unit's existing one learnt) in one call.
         events: Where guardrails go.
         outage_report_interval: Minimum seconds between two ``store_unavailable`` (or two
             ``ledger_lost``) guardrails.
@@ -64,23 +65,26 @@ class AssignmentLedger:
     def __init__(
         self,
         store: AssignmentStore,
-        client: Any,
-        evaluate: Callable[[str, dict[str, str]], Result],
+        featbit: FeatBitEvaluation,
         events: EventFanout,
         *,
         outage_report_interval: float = DEFAULT_OUTAGE_REPORT_INTERVAL,
     ) -> None:
         self.store = store
-        self._evaluate = evaluate
+        self._featbit = featbit
         self._events = events
-        self._deferred = DeferredEvaluator.for_client(client) if store.is_remote else None
+        self._remote = store.is_remote
+        #: A remote store's local copy, answered without a round trip (see ``_ledger_cache``).
+        self._cached: Callable[[LedgerKey], LedgerEntry | None] | None = getattr(
+            store, "cached", None
+        )
         self.recovery = Recovery(store, events, outage_report_interval)
         self._runs = RunUnits(store, events, self.recovery)
 
     # -- public -------------------------------------------------------------------------
 
     def assign(
-        self, view: FlagView, declaration: Declaration, unit_key: UnitKey, user: dict[str, str]
+        self, view: FlagView, declaration: Declaration, unit_key: UnitKey, user: UserOf
     ) -> Result:
         """The variation for one experiment unit; never raises."""
         experiment = declaration.experiment
@@ -91,6 +95,30 @@ class AssignmentLedger:
         if experiment.rollback is RollbackMode.CONTAIN:
             return self._contain(view, key, user)
         return self._finish_active(view, experiment, key, user)
+
+    def held(self, view: FlagView, declaration: Declaration, unit_key: UnitKey) -> Served | None:
+        """The unit's variation when the ledger can say it at once, without FeatBit or a round
+        trip: a ``finish_active`` run whose unit is on record, a flag not switched off under
+        ``kill_switch_wins``, the unit's entry at hand (a local store's, or a remote store's
+        local copy) with a variation the flag still has. None: ask :meth:`assign`."""
+        experiment = declaration.experiment
+        if experiment.rollback is RollbackMode.CONTAIN or (
+            not view.enabled and experiment.kill_switch_wins
+        ):
+            return None
+        if self._runs.recorded(experiment.experiment_key, experiment.run_id) != unit_key.unit:
+            return None
+        key = LedgerKey(experiment.experiment_key, experiment.run_id, unit_key.unit, unit_key.value)
+        if self._remote:
+            entry = None if self._cached is None else self._cached(key)
+        else:
+            try:
+                entry = self.store.touch(key)
+            except StoreUnavailable:
+                return None  # assign() asks again, and reports it
+        if entry is None or entry.variation_id not in view.raw_values:
+            return None
+        return Served(entry.variation_id, LEDGER_REASON)
 
     def end_unit(self, unit: str, unit_id: str) -> bool:
         """Release a unit's assignments (and this instance's memory of it); False when it had
@@ -112,12 +140,12 @@ class AssignmentLedger:
     # -- rollback modes -----------------------------------------------------------------
 
     def _finish_active(
-        self, view: FlagView, experiment: Experiment, key: LedgerKey, user: dict[str, str]
+        self, view: FlagView, experiment: Experiment, key: LedgerKey, user: UserOf
     ) -> Result:
         if not view.enabled and experiment.kill_switch_wins:
             return self._ask_featbit(view, user)
-        if self._deferred is not None:
-            pending = self._deferred.evaluate(view.key, user)
+        if self._remote:
+            pending = self._featbit.deferred(view.key, user(), view.source)
             if pending is not None:
                 return self._claim_evaluated(view, key, *pending)
         try:
@@ -125,7 +153,8 @@ class AssignmentLedger:
         except StoreUnavailable as error:
             self.recovery.unavailable(error, **unit_attributes(view, key))
             return self._without_store(view, key, user)
-        self.recovery.answered()
+        if self._remote:  # a local store always answers: nothing to note
+            self.recovery.answered()
         if entry is not None:
             return self._serve_entry(view, key, entry)
         restored = self.recovery.restore(view, key, None)
@@ -170,7 +199,7 @@ class AssignmentLedger:
         self.recovery.remember(key, served.variation_id)
         return served
 
-    def _without_store(self, view: FlagView, key: LedgerKey, user: dict[str, str]) -> Result:
+    def _without_store(self, view: FlagView, key: LedgerKey, user: UserOf) -> Result:
         """The store did not answer: what this instance served the unit, else FeatBit's."""
         remembered = self.recovery.remembered(view, key)
         if remembered is not None:
@@ -181,7 +210,7 @@ class AssignmentLedger:
         self.recovery.remember(key, served.variation_id, store_answered=False)
         return served
 
-    def _contain(self, view: FlagView, key: LedgerKey, user: dict[str, str]) -> Result:
+    def _contain(self, view: FlagView, key: LedgerKey, user: UserOf) -> Result:
         served = self._ask_featbit(view, user)
         if not isinstance(served, Served):
             try:
@@ -246,11 +275,11 @@ class AssignmentLedger:
         )
         return failure
 
-    def _ask_featbit(self, view: FlagView, user: dict[str, str]) -> Result:
-        """FeatBit's public evaluation (which records its insight); an exception the SDK lets
-        escape becomes an error result, so an active unit can still get its ledger variation."""
+    def _ask_featbit(self, view: FlagView, user: UserOf) -> Result:
+        """FeatBit's evaluation (which records its insight); an exception the SDK lets escape
+        becomes an error result, so an active unit can still get its ledger variation."""
         try:
-            return self._evaluate(view.key, user)
+            return self._featbit.evaluate(view.key, user(), view.source)
         except Exception as error:
             logger.exception("FeatBit evaluation of %r failed", view.key)
             return error_result(None, ErrorCode.GENERAL, f"FeatBit evaluation failed: {error}")

@@ -14,13 +14,14 @@ something other than what this instance served.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
 from .. import event_schema as schema
 from ..flag_view import FlagView
 from ..guardrails import CountedGuardrail, EventFanout, Guardrail, ThrottledGuardrail
-from ..resolver import LEDGER_REASON, Served
+from ..results import LEDGER_REASON, Served
 from ..upkeep import UPKEEP
 from .served import ServedUnits
 from .store import AssignmentStore, LedgerEntry, LedgerKey, StoreUnavailable, unit_ttls
@@ -65,9 +66,17 @@ class Recovery:
         self._outage = ThrottledGuardrail(events, Guardrail.STORE_UNAVAILABLE, report_interval)
         self._losses = CountedGuardrail(events, Guardrail.LEDGER_LOST, report_interval)
         self._losses_seen = getattr(store, "losses_seen", 0)
+        self._cache_drops = CountedGuardrail(
+            events, Guardrail.LEDGER_CACHE_DROPPED, report_interval
+        )
+        self._cache_drops_seen = getattr(store, "cache_drops", 0)
+        self._drops_lock = threading.Lock()
         generation = getattr(store, "generation", None)
         self.served: ServedUnits | None = None
-        self._tasks = [UPKEEP.every(report_interval, self._losses.flush)]
+        self._tasks = [
+            UPKEEP.every(report_interval, self._losses.flush),
+            UPKEEP.every(report_interval, self._note_cache_drops),
+        ]
         if store.is_remote and callable(generation):
             ttls = getattr(store, "ttl_seconds", None) or unit_ttls()
             self.served = ServedUnits(generation, ttls)
@@ -93,6 +102,23 @@ class Recovery:
         if losses != self._losses_seen:
             shards, self._losses_seen = losses - self._losses_seen, losses
             self._losses.add(LOSS_MESSAGE, {"shardsLost": shards})
+        if getattr(self._store, "cache_drops", 0) != self._cache_drops_seen:
+            self._note_cache_drops()
+
+    def _note_cache_drops(self) -> None:
+        """The store's local copy was dropped (its invalidation channel failed): one
+        ``ledger_cache_dropped`` guardrail per interval, counting the drops."""
+        with self._drops_lock:
+            drops = getattr(self._store, "cache_drops", 0)
+            dropped, self._cache_drops_seen = drops - self._cache_drops_seen, drops
+        if dropped:
+            reason = getattr(self._store, "cache_drop_reason", "")
+            self._cache_drops.add(
+                "the assignment store's local copy of the ledger lost its invalidation channel "
+                f"({reason}) and was dropped; evaluations ask Redis until the channel is back",
+                {"cacheDrops": dropped},
+            )
+        self._cache_drops.flush()
 
     def check_store(self) -> list[str]:
         """Ask the store what could make it lose assignments; each problem is logged and
@@ -112,6 +138,7 @@ class Recovery:
         for task in self._tasks:
             task.cancel()
         self._losses.flush(force=True)
+        self._cache_drops.flush(force=True)
 
     # -- what this instance served --------------------------------------------------------
 

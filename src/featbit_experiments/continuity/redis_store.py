@@ -5,9 +5,15 @@ unit, ``<prefix>{<shard>}<unit>:<unit id>``, holds a field per experiment run, a
 shard, ``<prefix>{<shard>}ledger``, holds the token of the store that first wrote to the shard.
 The braces make the shard the cluster hash tag, so a unit's hash and its shard's marker share a
 slot and every script (see ``_redis_scripts``) stays in one slot. Redis keeps each unit's idle
-TTL (``PEXPIRE`` on every touch); ending a unit is one ``DEL``; each ledger operation is one Lua
-script call, so it is atomic and costs one round trip. The experiment run's unit is a plain
-``SET NX GET`` key.
+TTL (``PEXPIRE``); ending a unit is one ``DEL``; each ledger operation is one Lua script call, so
+it is atomic and costs one round trip. The experiment run's unit is a plain ``SET NX GET`` key.
+
+Repeat turns: on a single Redis (not a cluster) the store keeps a local copy of the entries it
+read, invalidated by Redis itself (see ``_ledger_cache``), so a unit's later turns cost no round
+trip. A unit's TTL is refreshed once per :data:`REFRESH_FRACTION` of the TTL rather than on
+every turn (a unit idle past 98% to 100% of its TTL expires): a write on every turn would also
+invalidate every other instance's copy of the unit. ``local_cache=False`` asks Redis on every
+evaluation.
 
 Loss: the markers never expire. A marker that vanished or changed (Redis restarted empty,
 ``FLUSHDB``, failover to an empty replica, eviction of the marker itself) means the shard lost
@@ -36,6 +42,7 @@ from urllib.parse import quote
 
 from ..errors import ConfigurationError
 from . import _redis_scripts as scripts
+from ._ledger_cache import LedgerCache
 from .breaker import CircuitBreaker
 from .durability import redis_durability_problems
 from .store import FALLBACK_TTL_SECONDS, LedgerEntry, LedgerKey, StoreUnavailable, unit_ttls
@@ -43,6 +50,8 @@ from .store import FALLBACK_TTL_SECONDS, LedgerEntry, LedgerKey, StoreUnavailabl
 DEFAULT_KEY_PREFIX = "featbit-experiments:"
 #: Ledger shards: each is one cluster hash slot and one loss marker.
 SHARDS = 1024
+#: A unit's TTL (and its last-seen time) is refreshed once this share of the TTL has passed.
+REFRESH_FRACTION = 0.01
 
 _T = TypeVar("_T")
 
@@ -76,7 +85,11 @@ class RedisStore:
         connect_timeout: Seconds for a new connection, TCP connect and TLS handshake together.
         failure_threshold: Failures in a row that open the breaker.
         retry_interval: Once the breaker is open, seconds during which calls fail at once.
-        cluster: Talk to a Redis Cluster (``redis.cluster.RedisCluster``).
+        cluster: Talk to a Redis Cluster (``redis.cluster.RedisCluster``); the local cache is
+            not used there.
+        local_cache: Answer a unit's repeat turns from a local copy kept valid by Redis's
+            client-side caching invalidations (needs Redis 6+ and ``CLIENT TRACKING``; off
+            by itself when Redis refuses it).
         clock: Seconds since the epoch, for ``assigned_at``/``last_seen``.
         connection_options: Extra keyword arguments for the connection pool.
     """
@@ -94,6 +107,7 @@ class RedisStore:
         failure_threshold: int = 3,
         retry_interval: float = 1.0,
         cluster: bool = False,
+        local_cache: bool = True,
         clock: Callable[[], float] = time.time,
         **connection_options: Any,
     ) -> None:
@@ -131,6 +145,12 @@ class RedisStore:
         self._marker_lock = threading.Lock()
         #: Ledger shards this store has found emptied since it was created.
         self.losses_seen = 0
+        self._cache: LedgerCache | None = None
+        if local_cache and not cluster:
+            client = self._redis
+            self._cache = LedgerCache(
+                lambda: connection.unpooled_connection(client), key_prefix, wall_clock=clock
+            )
 
     @property
     def round_trips(self) -> int:
@@ -142,6 +162,25 @@ class RedisStore:
     def breaker(self) -> CircuitBreaker:
         return self._breaker
 
+    @property
+    def cache_drops(self) -> int:
+        """Times the local cache was dropped because its invalidation channel failed."""
+        return 0 if self._cache is None else self._cache.drops
+
+    @property
+    def cache_drop_reason(self) -> str:
+        return "" if self._cache is None else self._cache.last_drop_reason
+
+    @property
+    def local_cache(self) -> LedgerCache | None:
+        """The local copy of ledger entries (None on a cluster or when turned off)."""
+        return self._cache
+
+    def cached(self, key: LedgerKey) -> LedgerEntry | None:
+        """The unit's entry from the local copy, without a round trip; None when this store
+        cannot answer locally (then ask :meth:`touch` or :meth:`claim`)."""
+        return None if self._cache is None else self._cache.get(key)
+
     def generation(self, unit: str, unit_id: str) -> int:
         """How many times this store has found the unit's shard emptied: a unit remembered at
         an older generation that is now missing was lost, not expired."""
@@ -150,32 +189,54 @@ class RedisStore:
     # -- AssignmentStore ----------------------------------------------------------------
 
     def touch(self, key: LedgerKey) -> LedgerEntry | None:
+        held = self.cached(key)
+        if held is not None:
+            return held
         now = self._clock()
         shard, keys, args = self._where(key, now)
-        raw, marker = self._call(lambda: self._touch(keys=keys, args=args))
+        ticket = self._begin(keys[0])
+        raw, marker, wrote = self._call(lambda: self._touch(keys=keys, args=args))
         self._observe(shard, marker)
-        return None if raw is None else _unpack(raw, key.unit, now)
+        if raw is None:
+            return None
+        return self._keep(ticket, key, keys[0], _unpack(raw, key.unit, now), wrote)
 
     def claim(self, key: LedgerKey, entry: LedgerEntry) -> tuple[LedgerEntry, bool]:
+        held = self.cached(key)
+        if held is not None:
+            return held, False
         now = self._clock()
         shard, keys, args = self._where(key, now)
         args.append(_pack(entry))
-        created, raw, marker = self._call(lambda: self._claim(keys=keys, args=args))
+        ticket = self._begin(keys[0])
+        created, raw, marker, wrote = self._call(lambda: self._claim(keys=keys, args=args))
         self._observe(shard, marker)
         if created:
+            self._keep(None, key, keys[0], entry, wrote)
             return entry, True
-        return _unpack(raw, key.unit, now), False
+        return self._keep(ticket, key, keys[0], _unpack(raw, key.unit, now), wrote), False
 
     def replace(self, key: LedgerKey, entry: LedgerEntry) -> LedgerEntry | None:
+        held = self.cached(key)
+        if held is not None and held.variation_id == entry.variation_id:
+            return held
         now = self._clock()
         shard, keys, args = self._where(key, now)
         args += (_pack(entry), entry.variation_id)
-        raw, marker = self._call(lambda: self._replace(keys=keys, args=args))
+        ticket = self._begin(keys[0])
+        raw, marker, wrote = self._call(lambda: self._replace(keys=keys, args=args))
         self._observe(shard, marker)
-        return None if raw is None else _unpack(raw, key.unit, now)
+        previous = None if raw is None else _unpack(raw, key.unit, now)
+        if previous is not None:
+            self._keep(ticket, key, keys[0], previous, wrote)
+        elif self._cache is not None:
+            self._cache.forget(keys[0])
+        return previous
 
     def end_unit(self, unit: str, unit_id: str) -> bool:
         name = self.unit_key(unit, unit_id)
+        if self._cache is not None:
+            self._cache.forget(name)
         return bool(self._call(lambda: self._redis.delete(name)))
 
     def record_unit(self, experiment_key: str, run_id: str, unit: str) -> str:
@@ -186,6 +247,8 @@ class RedisStore:
         return previous.decode() if isinstance(previous, bytes) else str(previous)
 
     def close(self) -> None:
+        if self._cache is not None:
+            self._cache.close()
         self._redis.close()
         pool = getattr(self._redis, "connection_pool", None)
         if pool is not None:
@@ -216,15 +279,38 @@ class RedisStore:
 
     def _where(self, key: LedgerKey, now: float) -> tuple[int, list[str], list[Any]]:
         """The unit's shard, a script's KEYS (unit hash, shard marker) and leading ARGV (field,
-        now, TTL in ms, this store's token)."""
+        now, TTL in ms, this store's token, the TTL left below which it is refreshed)."""
         run = (key.experiment_key, key.run_id)
         field = self._fields.get(run)
         if field is None:
             field = self._fields[run] = f"{quote(run[0], safe='')}:{quote(run[1], safe='')}"
         ttl_ms = int(self.ttl_seconds.get(key.unit, FALLBACK_TTL_SECONDS) * 1000)
+        refresh_below = ttl_ms - int(ttl_ms * REFRESH_FRACTION)
         shard = shard_of(key.unit, key.unit_id)
         keys = [self._unit_key(shard, key.unit, key.unit_id), self.marker_key(shard)]
-        return shard, keys, [field, now, ttl_ms, self._token]
+        return shard, keys, [field, now, ttl_ms, self._token, refresh_below]
+
+    def _begin(self, name: str) -> tuple[object, int] | None:
+        return None if self._cache is None else self._cache.begin(name)
+
+    def _keep(
+        self,
+        ticket: tuple[object, int] | None,
+        key: LedgerKey,
+        name: str,
+        entry: LedgerEntry,
+        wrote: int,
+    ) -> LedgerEntry:
+        """Keep what a read that wrote nothing answered; after a write, drop the local copy
+        (the write's own invalidation is on its way)."""
+        cache = self._cache
+        if cache is not None:
+            if wrote:
+                cache.forget(name)
+            else:
+                ttl = self.ttl_seconds.get(key.unit, FALLBACK_TTL_SECONDS)
+                cache.fill(ticket, key, name, entry, self._clock() + ttl * REFRESH_FRACTION)
+        return entry
 
     def _observe(self, shard: int, marker: bytes) -> None:
         """Note the shard's marker; one this store did not expect means the shard was emptied."""

@@ -17,7 +17,7 @@ from openfeature.flag_evaluation import FlagResolutionDetails
 
 from ..flag_view import FlagView
 from ..guardrails import EventFanout, Guardrail
-from ..resolver import error_result
+from ..results import error_result
 from .recovery import Recovery, unit_attributes
 from .store import AssignmentStore, LedgerKey, StoreUnavailable
 
@@ -36,6 +36,10 @@ class RunUnits:
         self._events = events
         self._recovery = recovery
         self._on_record: dict[tuple[str, str], str] = {}
+
+    def recorded(self, experiment_key: str, run_id: str) -> str | None:
+        """The run's unit on record as this process knows it (None: not known yet)."""
+        return self._on_record.get((experiment_key, run_id))
 
     def refusal(self, key: LedgerKey, view: FlagView) -> FlagResolutionDetails[Any] | None:
         """None when ``key``'s unit is the run's unit on record, else the refusal to serve."""
