@@ -1,12 +1,15 @@
 # Two commands on a fresh machine with only python3:
 #   make demo   runs the main job (end-to-end demo on embedded defaults)
-#   make test   runs the whole test suite
+#   make test   runs the whole test suite, in random order (the seed is printed at the end;
+#               make test SEED=<seed> runs that order again)
 # Both bootstrap uv into .tools/ and the locked environment into .venv/.
 
 PYTHON ?= python3
 UV_VERSION ?= 0.13.9
 UV := .tools/bin/uv
 RUN := $(UV) run --frozen --all-packages
+# Empty: a new random test order each run. A number: the order that seed gives (pytest-randomly).
+SEED ?=
 
 .PHONY: demo test lint typecheck bench env clean
 
@@ -24,7 +27,7 @@ demo: env
 	$(RUN) python -m examples.support_assistant
 
 test: env
-	$(RUN) pytest -q
+	$(RUN) pytest -q $(if $(SEED),--randomly-seed=$(SEED))
 	$(RUN) ruff check .
 	$(RUN) mypy
 
