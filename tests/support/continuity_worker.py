@@ -31,6 +31,11 @@ class InstanceSettings:
     redis_url: str
     key_prefix: str
     experiments: tuple[tuple[str, str, str], ...]  # (flag key, unit, rollback mode)
+    # These tests are about agreement through a reachable ledger, not about Redis latency: on a
+    # loaded 2-core machine, 16 evaluating threads in two processes can starve a store call past
+    # the default 100 ms, which the store reports (correctly) as an outage and the test as a
+    # disagreement. Outages and stalls are tested with their own timeouts elsewhere.
+    store_timeout: float = 2.0
 
 
 def run_instance(connection: Connection, settings: InstanceSettings) -> None:
@@ -43,7 +48,12 @@ def run_instance(connection: Connection, settings: InstanceSettings) -> None:
     from featbit_experiments.continuity import RedisStore
 
     sink = InMemorySink()
-    store = RedisStore(settings.redis_url, key_prefix=settings.key_prefix)
+    store = RedisStore(
+        settings.redis_url,
+        key_prefix=settings.key_prefix,
+        socket_timeout=settings.store_timeout,
+        connect_timeout=settings.store_timeout,
+    )
     provider = FeatBitProvider.connect(
         settings.env_secret,
         settings.streaming_url,
