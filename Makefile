@@ -1,6 +1,7 @@
 # Two commands on a fresh machine with only python3:
 #   make demo   runs the main job (end-to-end demo on embedded defaults)
 #   make test   runs the whole test suite
+#   make mutate runs mutation testing (slow; not part of make test; docs/mutation.md)
 # Both bootstrap uv into .tools/ and the locked environment into .venv/.
 
 PYTHON ?= python3
@@ -8,7 +9,7 @@ UV_VERSION ?= 0.13.9
 UV := .tools/bin/uv
 RUN := $(UV) run --frozen --all-packages
 
-.PHONY: demo test lint typecheck bench env clean
+.PHONY: demo test lint typecheck bench mutate env clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -30,6 +31,14 @@ test: env
 
 bench: env
 	$(RUN) python -m benchmarks
+
+# make mutate                      every module of mutation/modules.toml (about N min on 2 cores)
+# make mutate MODULE=units         one module (or several: MODULE="units policy")
+# make mutate MODULE=units JOBS=1  fewer mutmut workers on a shared machine
+MODULE ?=
+JOBS ?= 2
+mutate: env
+	$(RUN) python -m mutation --jobs $(JOBS) $(MODULE)
 
 clean:
 	rm -rf .tools .venv
