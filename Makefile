@@ -32,7 +32,7 @@ test: env
 bench: env
 	$(RUN) python -m benchmarks
 
-# make mutate                      every module of mutation/modules.toml (about N min on 2 cores)
+# make mutate                      every module of mutation/modules.toml (over half an hour on 2 cores)
 # make mutate MODULE=units         one module (or several: MODULE="units policy")
 # make mutate MODULE=units JOBS=1  fewer mutmut workers on a shared machine
 MODULE ?=
