@@ -2,6 +2,7 @@
 #   make demo   runs the main job (end-to-end demo on embedded defaults)
 #   make test   runs the whole test suite, in random order (the seed is printed at the end;
 #               make test SEED=<seed> runs that order again)
+#   make mutate runs mutation testing (slow; not part of make test; docs/mutation.md)
 # Both bootstrap uv into .tools/ and the locked environment into .venv/.
 
 PYTHON ?= python3
@@ -11,7 +12,7 @@ RUN := $(UV) run --frozen --all-packages
 # Empty: a new random test order each run. A number: the order that seed gives (pytest-randomly).
 SEED ?=
 
-.PHONY: demo test lint typecheck bench env clean
+.PHONY: demo test lint typecheck bench mutate env clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -33,6 +34,14 @@ test: env
 
 bench: env
 	$(RUN) python -m benchmarks
+
+# make mutate                      every module of mutation/modules.toml (over half an hour on 2 cores)
+# make mutate MODULE=units         one module (or several: MODULE="units policy")
+# make mutate MODULE=units JOBS=1  fewer mutmut workers on a shared machine
+MODULE ?=
+JOBS ?= 2
+mutate: env
+	$(RUN) python -m mutation --jobs $(JOBS) $(MODULE)
 
 clean:
 	rm -rf .tools .venv

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from featbit_experiments import Experiment, Metric, PolicyError, RollbackMode, Unit, UnitPolicy
-from featbit_experiments.policy import Declaration, Refusal
+from featbit_experiments.policy import Declaration, MetricDirection, Refusal
 from featbit_experiments.policy_file import load_policy
 
 POLICY_TOML = """
@@ -151,3 +151,145 @@ def test_declarations_with_different_rollback_modes_disagree(tmp_path: Path) -> 
     )
     with pytest.raises(PolicyError, match="declared differently"):
         from_code.combine(from_file)
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: Experiment("", "user"), "an experiment needs a flag key"),
+        (lambda: Experiment("flag-a", ""), "experiment 'flag-a' needs a unit"),
+        (lambda: Metric("", "user"), "a metric needs a name"),
+        (lambda: Metric("resolved", ""), "metric 'resolved' needs a unit"),
+        (
+            lambda: UnitPolicy([Experiment("flag-a", "ticket")]),
+            "experiment 'flag-a' (code) declares unknown unit 'ticket'; known units: "
+            "request, conversation, user, account, workflow",
+        ),
+        (
+            lambda: UnitPolicy(metrics=[Metric("resolved", "ticket")]),
+            "metric 'resolved' (code) declares unknown unit 'ticket'",
+        ),
+        (
+            lambda: UnitPolicy(metrics=[Metric("resolved", "user"), Metric("resolved", "account")]),
+            "metric 'resolved' is declared twice and they disagree",
+        ),
+        (
+            lambda: UnitPolicy(units=[Unit("ticket", "ticketId")]).combine(
+                UnitPolicy(units=[Unit("ticket", "ticket_id")])
+            ),
+            "unit 'ticket' is defined differently in two sources",
+        ),
+        (
+            lambda: UnitPolicy([Experiment("flag-a", "request")]),
+            "experiment 'flag-a' is user-facing and randomizes by request; declare it "
+            "user_facing=False or allow_request_unit=True if requests are truly independent "
+            "(code)",
+        ),
+    ],
+)
+def test_a_declaration_error_says_what_is_wrong(build: object, message: str) -> None:
+    with pytest.raises(PolicyError) as raised:
+        build()  # type: ignore[operator]
+    assert str(raised.value) == message
+
+
+def test_declared_values_are_normalized_and_detached_from_the_caller() -> None:
+    names = {"v-a": "control"}
+    experiment = Experiment("flag-a", "user", rollback="contain", variant_names=names)  # type: ignore[arg-type]
+    names["v-b"] = "treatment"
+    assert isinstance(experiment.rollback, RollbackMode)
+    assert experiment.rollback is RollbackMode.CONTAIN
+    assert dict(experiment.variant_names) == {"v-a": "control"}
+    with pytest.raises(TypeError):
+        experiment.variant_names["v-c"] = "other"  # type: ignore[index]
+    metric = Metric("latency", "user", ["flag-a"], "lower_is_better")  # type: ignore[arg-type]
+    assert metric.experiments == ("flag-a",)
+    assert isinstance(metric.direction, MetricDirection)
+    assert hash(metric) == hash(
+        Metric("latency", "user", ("flag-a",), MetricDirection.LOWER_IS_BETTER)
+    )
+
+
+def test_a_second_declaration_that_leaves_rollback_unsaid_keeps_the_declared_mode() -> None:
+    policy = UnitPolicy(
+        [Experiment("flag-a", "user", rollback=RollbackMode.CONTAIN), Experiment("flag-a", "user")]
+    )
+    assert policy.experiments["flag-a"].rollback is RollbackMode.CONTAIN
+
+
+def test_the_same_metric_declared_twice_is_one_metric() -> None:
+    policy = UnitPolicy(metrics=[Metric("resolved", "user"), Metric("resolved", "user")])
+    assert list(policy.metrics) == ["resolved"]
+
+
+def test_a_declaration_names_the_source_it_came_from(tmp_path: Path) -> None:
+    code = UnitPolicy([Experiment("flag-code", "user")])
+    from_file = load_policy(write(tmp_path, '[experiments.flag-file]\nunit = "conversation"\n'))
+    combined = code.combine(from_file)
+    for policy in (code, combined):
+        declaration = policy.declaration_for("flag-code", [])
+        assert isinstance(declaration, Declaration) and declaration.source == "code"
+    from_the_file = combined.declaration_for("flag-file", [])
+    assert isinstance(from_the_file, Declaration)
+    assert from_the_file.source == from_file.declaration_for("flag-file", []).source  # type: ignore[union-attr]
+    assert from_the_file.source.endswith("policy.toml")
+    tagged = code.declaration_for("flag-tagged", ["unit:account"])
+    assert isinstance(tagged, Declaration) and tagged.source == "featbit tag"
+
+
+def test_combining_keeps_the_stricter_settings() -> None:
+    strict = UnitPolicy(strict_metrics=True, read_tags=False, targeting_key_unit=None)
+    lenient = UnitPolicy()
+    for combined in (strict.combine(lenient), lenient.combine(strict)):
+        assert combined.strict_metrics is True
+        assert combined.read_tags is False
+        assert combined.declaration_for("flag-tagged", ["unit:user"]) is None
+    assert strict.combine(lenient).units.targeting_key_unit is None
+    assert lenient.combine(strict).units.targeting_key_unit == "user"
+    both_lenient = lenient.combine(UnitPolicy())
+    assert both_lenient.strict_metrics is False
+    assert both_lenient.read_tags is True
+    assert isinstance(both_lenient.declaration_for("flag-tagged", ["unit:user"]), Declaration)
+
+
+def test_a_policy_can_leave_the_targeting_key_unbound() -> None:
+    assert UnitPolicy(targeting_key_unit=None).units.targeting_key_unit is None
+
+
+@pytest.mark.parametrize(
+    ("declared", "tags", "expected"),
+    [
+        (
+            [],
+            ["unit:user", "unit:account"],
+            Refusal("flag 'flag-a' has conflicting unit tags: account, user", "unit_conflict"),
+        ),
+        (
+            [Experiment("flag-a", "conversation")],
+            ["unit:user"],
+            Refusal(
+                "flag 'flag-a': code declares unit 'conversation' but its FeatBit tag says "
+                "'user'; fix one of them (the experiment is refused until they agree)",
+                "unit_conflict",
+            ),
+        ),
+        (
+            [],
+            ["unit:ticket"],
+            Refusal("flag 'flag-a' is tagged with unknown unit 'ticket'", "unit_conflict"),
+        ),
+        (
+            [],
+            ["unit:request"],
+            Refusal(
+                "experiment 'flag-a' is user-facing and randomizes by request; declare it "
+                "user_facing=False or allow_request_unit=True if requests are truly independent",
+                "request_unit_refused",
+            ),
+        ),
+    ],
+)
+def test_a_refused_flag_says_why_and_names_its_guardrail(
+    declared: list[Experiment], tags: list[str], expected: Refusal
+) -> None:
+    assert UnitPolicy(declared).declaration_for("flag-a", tags) == expected
