@@ -82,19 +82,38 @@ class RedisProcess:
         )
 
     def start(self) -> RedisProcess:
-        self._process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
-             str(self.directory), "--daemonize", "no", "--loglevel", "warning", *self.settings],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        client = self.client()
+        """Start the server and wait until it answers.
+
+        The port was free when it was picked, but anything on the machine (another test run,
+        a parallel job) can bind it before redis-server does, and redis-server then exits at
+        once. That is a race of the test set-up, not of the ledger: the node moves to another
+        free port (with its bus port) and starts again, at most three times.
+        """
+        for _ in range(3):
+            self._process = subprocess.Popen(
+                [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
+                 str(self.directory), "--daemonize", "no", "--loglevel", "warning",
+                 *self.settings],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            if self._answers():
+                return self
+            if self._process.poll() is None:
+                break  # running but silent: not a lost port
+            self.port = cluster_ports(1)[0]
+        raise RuntimeError(f"redis-server on port {self.port} did not start")
+
+    def _answers(self) -> bool:
+        process, client = self._process, self.client()
+        assert process is not None
         try:
-            if not wait_until(lambda: bool(client.ping()), timeout=10):
-                raise RuntimeError(f"redis-server on port {self.port} did not start")
+            return (
+                wait_until(lambda: process.poll() is not None or bool(client.ping()), timeout=10)
+                and process.poll() is None
+            )
         finally:
             client.close()
-        return self
 
     def kill(self) -> None:
         """SIGKILL: the process dies with whatever it had not written."""
