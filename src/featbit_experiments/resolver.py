@@ -60,8 +60,8 @@ class FlagResolver:
         client: The FeatBit client (thread-safe; shared by every evaluation).
         policy: The unit key policy.
         events: Where guardrail events go.
-        plans: The flags' plans (by default, built here over ``client``).
-        featbit: FeatBit's evaluation step (by default, built here over ``client``).
+        plans: The flags' plans over ``client`` (shared with the outcome recorder).
+        featbit: FeatBit's evaluation step over ``client`` (shared with the ledger).
         ledger: Keeps units on their first variation; None asks FeatBit every time.
         exposures: Records each unit's first exposure to each variant.
         privacy: Applied to the unit ID in ``flag_metadata["contextId"]`` (never to FeatBit's
@@ -79,8 +79,8 @@ class FlagResolver:
         policy: UnitPolicy,
         events: EventFanout,
         *,
-        plans: FlagPlans | None = None,
-        featbit: FeatBitEvaluation | None = None,
+        plans: FlagPlans,
+        featbit: FeatBitEvaluation,
         ledger: AssignmentLedger | None = None,
         exposures: ExposureRecorder | None = None,
         privacy: Privacy | None = None,
@@ -91,8 +91,8 @@ class FlagResolver:
         self._client = client
         self.policy = policy
         self.events = events
-        self.plans = plans if plans is not None else FlagPlans(client, policy, events)
-        self.featbit = featbit if featbit is not None else FeatBitEvaluation(client, events)
+        self.plans = plans
+        self.featbit = featbit
         self.ledger = ledger
         self.exposures = exposures
         self.privacy = privacy or Privacy()

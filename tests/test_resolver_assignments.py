@@ -1,0 +1,249 @@
+"""What the resolver hands on for an experiment evaluation, field by field: the result's
+metadata, the guardrail beside a refusal, and the Assignment each consumer (an open scope, an
+extra listener, the exposure recorder) receives on a first turn and on a ledger hit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fbclient.client import FBClient
+from fbclient.data_storage import InMemoryDataStorage
+from fbclient.streaming import _data_to_dict
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.exception import ErrorCode
+from openfeature.flag_evaluation import FlagResolutionDetails, Reason
+
+from featbit_experiments import (
+    Assignment,
+    Experiment,
+    FeatBitProvider,
+    InMemorySink,
+    Privacy,
+    UnitKey,
+    UnitPolicy,
+)
+from featbit_experiments.scope import collect_assignments
+from tests.support import flags as fl
+from tests.support.featbit_server import FeatBitTestServer
+
+FLAG = "reply-style"
+EXPERIMENT = Experiment(FLAG, "conversation", experiment_key="reply-test")
+POLICY = UnitPolicy([EXPERIMENT])
+ARMS = ["concise", "detailed"]
+CTX = EvaluationContext("u-1", {"conversationId": "c-1", "userId": "u-1", "accountId": "a-1"})
+#: Every valid unit ID of CTX, the assigned one included (joins read them from the record).
+OTHER_IDS = {"conversationId": "c-1", "userId": "u-1", "accountId": "a-1"}
+UNIT_KEY = UnitKey("conversation", "c-1", "conversationId")
+
+ProviderFactory = Callable[..., FeatBitProvider]
+
+
+def served_flag(**options: Any) -> dict[str, Any]:
+    """Everyone gets the second arm, so every expected value is known in advance."""
+    return fl.flag(FLAG, ARMS, serve=1, **options)
+
+
+def guardrail_record(sink: InMemorySink, name: str) -> dict[str, Any]:
+    [record] = sink.guardrails(name)
+    return {k: v for k, v in record.items() if k != "timestamp"}
+
+
+def assignment(provider: FeatBitProvider, reason: str) -> Assignment:
+    view = provider.resolver.view(FLAG)
+    assert view is not None
+    return Assignment(
+        experiment=EXPERIMENT,
+        unit_key=UNIT_KEY,
+        variation_id=f"{FLAG}-v1",
+        variant="detailed",
+        value="detailed",
+        reason=reason,
+        flag_version=view.version,
+        other_ids=OTHER_IDS,
+    )
+
+
+def test_a_served_turn_carries_the_variation_unit_source_and_context_id(
+    make_provider: ProviderFactory,
+) -> None:
+    provider = make_provider([served_flag()], POLICY)
+    view = provider.resolver.view(FLAG)
+    assert view is not None
+
+    first = provider.resolve_string_details(FLAG, "default", CTX)
+    again = provider.resolve_string_details(FLAG, "default", CTX)
+
+    metadata = {
+        "experimentKey": "reply-test",
+        "assignmentUnit": "conversation",
+        "variationId": f"{FLAG}-v1",
+        "version": view.version,
+        "unitKeySource": "conversationId",
+        "contextId": "conversation:c-1",
+    }
+    assert first == FlagResolutionDetails(
+        value="detailed", reason=Reason.STATIC, variant="detailed", flag_metadata=metadata
+    )
+    assert again == FlagResolutionDetails(
+        value="detailed", reason=Reason.CACHED, variant="detailed", flag_metadata=metadata
+    )
+
+
+def test_privacy_omit_leaves_the_context_id_out_of_the_metadata(
+    make_provider: ProviderFactory,
+) -> None:
+    provider = make_provider([served_flag()], POLICY, privacy=Privacy(mode="omit"))
+    details = provider.resolve_string_details(FLAG, "default", CTX)
+    assert details.value == "detailed"
+    assert "contextId" not in details.flag_metadata
+    assert details.flag_metadata["unitKeySource"] == "conversationId"
+
+
+def test_a_missing_unit_id_is_reported_with_the_experiment_and_the_ids_present(
+    make_provider: ProviderFactory, sink: InMemorySink
+) -> None:
+    provider = make_provider([served_flag()], POLICY)
+    details = provider.resolve_string_details(
+        FLAG, "default", EvaluationContext("u-1", {"userId": "u-1"})
+    )
+    message = (
+        "no conversation ID in the evaluation context (looked for conversationId, "
+        "conversation_id, thread_id, threadId, session_id, sessionId)"
+    )
+    assert details == FlagResolutionDetails(
+        value="default",
+        reason=Reason.ERROR,
+        error_code=ErrorCode.TARGETING_KEY_MISSING,
+        error_message=message,
+        flag_metadata={"experimentKey": "reply-test", "assignmentUnit": "conversation"},
+    )
+    assert guardrail_record(sink, "missing_unit_id") == {
+        "event": "experiment_guardrail",
+        "guardrail": "missing_unit_id",
+        "message": message,
+        "flagKey": FLAG,
+        "experimentKey": "reply-test",
+        "assignmentUnit": "conversation",
+        "errorCode": "TARGETING_KEY_MISSING",
+        "userId": "u-1",
+    }
+
+
+def test_a_foreign_dispatch_key_is_reported_with_the_unit_id_and_the_ids_present(
+    make_provider: ProviderFactory, sink: InMemorySink
+) -> None:
+    provider = make_provider([fl.flag(FLAG, ARMS, dispatch_key="userId")], POLICY)
+    details = provider.resolve_string_details(FLAG, "default", CTX)
+    message = (
+        "experiment 'reply-test' randomizes by conversation (conversationId) but FeatBit's "
+        "fallthrough buckets on 'userId'; refusing rather than bucketing on another attribute"
+    )
+    assert details == FlagResolutionDetails(
+        value="default",
+        reason=Reason.ERROR,
+        error_code=ErrorCode.GENERAL,
+        error_message=message,
+        flag_metadata={"experimentKey": "reply-test", "assignmentUnit": "conversation"},
+    )
+    assert guardrail_record(sink, "dispatch_key_mismatch") == {
+        "event": "experiment_guardrail",
+        "guardrail": "dispatch_key_mismatch",
+        "message": message,
+        "flagKey": FLAG,
+        "experimentKey": "reply-test",
+        "assignmentUnit": "conversation",
+        "unitId": "c-1",
+        **OTHER_IDS,
+    }
+
+
+def test_an_open_scope_gets_every_assignment_first_turn_and_ledger_hit_alike(
+    make_provider: ProviderFactory,
+) -> None:
+    provider = make_provider([served_flag()], POLICY)
+    with collect_assignments() as collected:
+        provider.resolve_string_details(FLAG, "default", CTX)
+        provider.resolve_string_details(FLAG, "default", CTX)
+    assert collected == [assignment(provider, Reason.STATIC), assignment(provider, Reason.CACHED)]
+
+
+def test_an_extra_listener_alone_gets_assignments_the_exposure_recorder_no_longer_needs(
+    make_provider: ProviderFactory, sink: InMemorySink
+) -> None:
+    provider = make_provider([served_flag()], POLICY)
+    provider.resolve_string_details(FLAG, "default", CTX)  # exposed: the recorder is done
+    heard: list[Assignment] = []
+    provider.resolver.assignment_listeners.append(heard.append)
+
+    provider.resolve_string_details(FLAG, "default", CTX)
+
+    assert heard == [assignment(provider, Reason.CACHED)]
+    assert len(sink.of_kind("experiment_exposure")) == 1
+
+
+def test_a_failing_listener_neither_fails_the_turn_nor_starves_the_next(
+    make_provider: ProviderFactory, sink: InMemorySink, caplog: pytest.LogCaptureFixture
+) -> None:
+    provider = make_provider([served_flag()], POLICY)
+
+    def broken(_: Assignment) -> None:
+        raise RuntimeError("listener bug")
+
+    heard: list[Assignment] = []
+    provider.resolver.assignment_listeners.extend([broken, heard.append])
+
+    details = provider.resolve_string_details(FLAG, "default", CTX)
+
+    assert (details.value, details.error_code) == ("detailed", None)
+    assert heard == [assignment(provider, Reason.STATIC)]
+    assert [e["unitId"] for e in sink.of_kind("experiment_exposure")] == ["c-1"]
+    [logged] = [r for r in caplog.records if r.exc_info]
+    assert logged.getMessage().startswith("assignment listener ")
+    assert "failed" in logged.getMessage()
+
+
+# -- FeatBit's data present before its stream is up --------------------------------------
+
+
+class LastRunStorage(InMemoryDataStorage):
+    """fbclient's ``DataStorage`` plug-in point as a persistent storage uses it: it holds the
+    flags an earlier process left, and reports itself initialized only once this process's
+    stream has synced (it never does here)."""
+
+    @property
+    def initialized(self) -> bool:
+        return False
+
+
+@pytest.fixture
+def unsynced_provider(sink: InMemorySink) -> Iterator[FeatBitProvider]:
+    """A provider over a client whose storage holds the flags while its stream has never
+    connected: ``client.initialize`` is False, yet the flags are there to serve."""
+    bootstrap = fl.data_sync([served_flag(), fl.flag("plain", ["on", "off"], serve=0)])
+    storage = LastRunStorage()
+    version, data = _data_to_dict(bootstrap["data"])
+    assert storage.init(data, version)
+    server = FeatBitTestServer()  # never started: every connection is refused
+    client = FBClient(server.sdk_config(data_storage=storage), start_wait=0)
+    provider = FeatBitProvider(client, policy=POLICY, sinks=[sink], owns_client=True)
+    try:
+        assert not client.initialize
+        yield provider
+    finally:
+        provider.shutdown()
+        server.close()
+
+
+def test_flags_already_in_the_store_are_served_before_the_stream_is_up(
+    unsynced_provider: FeatBitProvider, sink: InMemorySink
+) -> None:
+    experiment = unsynced_provider.resolve_string_details(FLAG, "default", CTX)
+    plain = unsynced_provider.resolve_string_details("plain", "default", CTX)
+    unknown = unsynced_provider.resolve_string_details("unknown", "default", CTX)
+
+    assert (experiment.value, experiment.error_code) == ("detailed", None)
+    assert (plain.value, plain.error_code) == ("on", None)
+    assert (unknown.value, unknown.error_code) == ("default", ErrorCode.PROVIDER_NOT_READY)
+    assert [g["flagKey"] for g in sink.guardrails("provider_not_ready")] == ["unknown"]
