@@ -163,10 +163,6 @@ class FlagResolver:
         """The current view of a flag, or None when FeatBit does not know it."""
         return self.plans.view(flag_key)
 
-    def evaluate(self, flag_key: str, user: dict[str, str]) -> Result:
-        """Ask FeatBit and send its insight; its errors come back as an error result."""
-        return self.featbit.evaluate(flag_key, user)
-
     # -- the pipeline -------------------------------------------------------------------
 
     def _resolve(
