@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from fbclient.client import FBClient
 from fbclient.data_storage import InMemoryDataStorage
-from fbclient.streaming import _data_to_dict
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import FlagResolutionDetails, Reason
+from openfeature.track import TrackingEventDetails
 
 from featbit_experiments import (
     Assignment,
@@ -27,6 +27,7 @@ from featbit_experiments import (
 from featbit_experiments.scope import collect_assignments
 from tests.support import flags as fl
 from tests.support.featbit_server import FeatBitTestServer
+from tests.support.stored_flags import StoredEdit, fill, offline_client
 
 FLAG = "reply-style"
 EXPERIMENT = Experiment(FLAG, "conversation", experiment_key="reply-test")
@@ -200,8 +201,7 @@ def test_a_failing_listener_neither_fails_the_turn_nor_starves_the_next(
     assert heard == [assignment(provider, Reason.STATIC)]
     assert [e["unitId"] for e in sink.of_kind("experiment_exposure")] == ["c-1"]
     [logged] = [r for r in caplog.records if r.exc_info]
-    assert logged.getMessage().startswith("assignment listener ")
-    assert "failed" in logged.getMessage()
+    assert logged.getMessage() == f"assignment listener {broken!r} failed"
 
 
 # -- FeatBit's data present before its stream is up --------------------------------------
@@ -221,10 +221,7 @@ class LastRunStorage(InMemoryDataStorage):
 def unsynced_provider(sink: InMemorySink) -> Iterator[FeatBitProvider]:
     """A provider over a client whose storage holds the flags while its stream has never
     connected: ``client.initialize`` is False, yet the flags are there to serve."""
-    bootstrap = fl.data_sync([served_flag(), fl.flag("plain", ["on", "off"], serve=0)])
-    storage = LastRunStorage()
-    version, data = _data_to_dict(bootstrap["data"])
-    assert storage.init(data, version)
+    storage = fill(LastRunStorage(), [served_flag(), fl.flag("plain", ["on", "off"], serve=0)])
     server = FeatBitTestServer()  # never started: every connection is refused
     client = FBClient(server.sdk_config(data_storage=storage), start_wait=0)
     provider = FeatBitProvider(client, policy=POLICY, sinks=[sink], owns_client=True)
@@ -245,5 +242,131 @@ def test_flags_already_in_the_store_are_served_before_the_stream_is_up(
 
     assert (experiment.value, experiment.error_code) == ("detailed", None)
     assert (plain.value, plain.error_code) == ("on", None)
-    assert (unknown.value, unknown.error_code) == ("default", ErrorCode.PROVIDER_NOT_READY)
-    assert [g["flagKey"] for g in sink.guardrails("provider_not_ready")] == ["unknown"]
+    assert unknown == FlagResolutionDetails(
+        value="default",
+        reason=Reason.ERROR,
+        error_code=ErrorCode.PROVIDER_NOT_READY,
+        error_message="FeatBit data not synced",
+    )
+    assert guardrail_record(sink, "provider_not_ready") == {
+        "event": "experiment_guardrail",
+        "guardrail": "provider_not_ready",
+        "message": "FeatBit data is not synced yet; serving the default",
+        "flagKey": "unknown",
+        "suppressed": 0,
+    }
+
+
+# -- what FeatBit or the flag's data cannot serve -----------------------------------------
+
+
+@pytest.fixture
+def stored_provider(sink: InMemorySink) -> Iterator[Callable[..., FeatBitProvider]]:
+    made: list[FeatBitProvider] = []
+
+    def make(flag: dict[str, Any], edit: StoredEdit | None = None) -> FeatBitProvider:
+        client = offline_client(fill(InMemoryDataStorage(), [flag], edit))
+        made.append(FeatBitProvider(client, policy=POLICY, sinks=[sink], owns_client=True))
+        return made[-1]
+
+    yield make
+    for provider in made:
+        provider.shutdown()
+
+
+REFUSED_METADATA = {"experimentKey": "reply-test", "assignmentUnit": "conversation"}
+
+
+def to_ghost(flag: dict[str, Any]) -> None:
+    for share in flag["fallthrough"]["variations"]:
+        share["id"] = "ghost"
+
+
+def test_a_featbit_failure_serves_the_default_with_the_experiment_metadata(
+    stored_provider: Callable[..., FeatBitProvider], sink: InMemorySink
+) -> None:
+    flag = served_flag()
+    to_ghost(flag)  # FeatBit's evaluator fails on a split to an unknown variation
+    details = stored_provider(flag).resolve_string_details(FLAG, "default", CTX)
+    assert details == FlagResolutionDetails(
+        value="default",
+        reason=Reason.ERROR,
+        error_code=ErrorCode.GENERAL,
+        error_message="FeatBit: error in evaluation",
+        flag_metadata=REFUSED_METADATA,
+    )
+    assert [g["flagKey"] for g in sink.guardrails("fallback_used")] == [FLAG]
+
+
+def test_a_variation_the_flag_does_not_list_serves_the_default_naming_it(
+    stored_provider: Callable[..., FeatBitProvider],
+) -> None:
+    flag = served_flag()
+    to_ghost(flag)
+
+    def known_to_the_sdk(stored: dict[str, dict[str, Any]]) -> None:
+        stored[FLAG]["variationMap"]["ghost"] = "spectral"  # the SDK serves it; the flag lacks it
+
+    details = stored_provider(flag, known_to_the_sdk).resolve_string_details(FLAG, "default", CTX)
+    assert details == FlagResolutionDetails(
+        value="default",
+        reason=Reason.ERROR,
+        error_code=ErrorCode.GENERAL,
+        error_message=f"flag '{FLAG}' has no variation 'ghost'",
+        flag_metadata=REFUSED_METADATA,
+    )
+
+
+def test_a_value_that_does_not_parse_serves_the_default_with_a_parse_error(
+    stored_provider: Callable[..., FeatBitProvider],
+) -> None:
+    flag = fl.flag(FLAG, [1, 2], variation_type="number", serve=1)
+    for variation in flag["variations"]:
+        variation["value"] = "abc"
+    details = stored_provider(flag).resolve_float_details(FLAG, 0.5, CTX)
+    assert details == FlagResolutionDetails(
+        value=0.5,
+        reason=Reason.ERROR,
+        error_code=ErrorCode.PARSE_ERROR,
+        error_message=(
+            f"flag '{FLAG}': variation value does not parse as number: could not convert "
+            "string to float: 'abc'"
+        ),
+        flag_metadata=REFUSED_METADATA,
+    )
+
+
+def test_no_context_is_an_empty_one_the_missing_unit_refused(
+    make_provider: ProviderFactory, sink: InMemorySink
+) -> None:
+    provider = make_provider([served_flag()], POLICY)
+    details = provider.resolve_string_details(FLAG, "default", None)
+    assert (details.value, details.error_code) == ("default", ErrorCode.TARGETING_KEY_MISSING)
+    assert [g["flagKey"] for g in sink.guardrails("missing_unit_id")] == [FLAG]
+
+
+def test_a_missing_flag_serves_the_callers_default(make_provider: ProviderFactory) -> None:
+    provider = make_provider([served_flag()], POLICY)
+    details = provider.resolve_string_details("gone", "default", CTX)
+    assert (details.value, details.error_code) == ("default", ErrorCode.FLAG_NOT_FOUND)
+
+
+def test_outcomes_name_an_experiment_declared_only_by_its_flag_tag_once_assigned(
+    make_provider: ProviderFactory, sink: InMemorySink
+) -> None:
+    """The policy does not know a tag-declared experiment: the resolver tells the tracker of
+    it on assignment, so an outcome naming it is attributed to its unit."""
+    tagged = fl.flag("tagged", ARMS, serve=1, tags=["unit:conversation"])
+    provider = make_provider([tagged], UnitPolicy())
+    rating = TrackingEventDetails(value=4.0, attributes={"experimentKey": "tagged"})
+
+    provider.track("rating", CTX, rating)  # not assigned yet: an outcome of the user
+    provider.resolve_string_details("tagged", "default", CTX)
+    provider.track("rating", CTX, rating)
+
+    outcomes = sink.of_kind("experiment_outcome")
+    assert [(o.get("experimentKey"), o["assignmentUnit"], o["unitId"]) for o in outcomes] == [
+        (None, "user", "u-1"),
+        ("tagged", "conversation", "c-1"),
+    ]
+    assert outcomes[1]["variation"] == "detailed"

@@ -10,10 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from fbclient.client import FBClient
-from fbclient.config import Config
 from fbclient.data_storage import InMemoryDataStorage
-from fbclient.streaming import _data_to_dict
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import FlagResolutionDetails, Reason
@@ -22,6 +19,7 @@ from featbit_experiments import Experiment, FeatBitProvider, InMemorySink, UnitP
 from featbit_experiments import telemetry_names as names
 from featbit_experiments.continuity import RedisStore
 from tests.support import flags as fl
+from tests.support.stored_flags import fill, offline_client
 from tests.test_telemetry import Spans
 
 FLAG = "reply-style"
@@ -99,15 +97,8 @@ def broken_flag_provider(store: RedisStore, sink: InMemorySink) -> Iterator[Feat
     own validation would refuse, read by the plan (a TypeError nobody anticipated)."""
     broken = fl.flag("broken", ["a", "b"])
     broken["rules"] = 5
-    storage = InMemoryDataStorage()
-    version, data = _data_to_dict(fl.data_sync([broken])["data"])
-    assert storage.init(data, version)
-    config = Config(
-        "x" * 44, "http://127.0.0.1:9", "ws://127.0.0.1:9", offline=True, data_storage=storage
-    )
-    provider = FeatBitProvider(
-        FBClient(config, start_wait=0), policy=POLICY, store=store, sinks=[sink], owns_client=True
-    )
+    client = offline_client(fill(InMemoryDataStorage(), [broken]))
+    provider = FeatBitProvider(client, policy=POLICY, store=store, sinks=[sink], owns_client=True)
     yield provider
     provider.shutdown()
 
