@@ -27,7 +27,7 @@ from featbit_experiments import (
 from featbit_experiments.scope import collect_assignments
 from tests.support import flags as fl
 from tests.support.featbit_server import FeatBitTestServer
-from tests.support.stored_flags import StoredEdit, fill, offline_client
+from tests.support.stored_flags import StoredEdit, fill, offline_client, stored
 
 FLAG = "reply-style"
 EXPERIMENT = Experiment(FLAG, "conversation", experiment_key="reply-test")
@@ -345,10 +345,17 @@ def test_no_context_is_an_empty_one_the_missing_unit_refused(
     assert [g["flagKey"] for g in sink.guardrails("missing_unit_id")] == [FLAG]
 
 
-def test_a_missing_flag_serves_the_callers_default(make_provider: ProviderFactory) -> None:
-    provider = make_provider([served_flag()], POLICY)
-    details = provider.resolve_string_details("gone", "default", CTX)
-    assert (details.value, details.error_code) == ("default", ErrorCode.FLAG_NOT_FOUND)
+def test_a_missing_or_refused_flag_serves_the_callers_default(
+    make_provider: ProviderFactory,
+) -> None:
+    """Asked of the provider itself: the OpenFeature client puts the default back on any
+    error, which would hide a resolver that lost it."""
+    conflicting = fl.flag("tagged", ARMS, tags=["unit:user", "unit:conversation"])
+    provider = make_provider([served_flag(), conflicting], POLICY)
+    missing = provider.resolve_string_details("gone", "default", CTX)
+    refused = provider.resolve_string_details("tagged", "default", CTX)
+    assert (missing.value, missing.error_code) == ("default", ErrorCode.FLAG_NOT_FOUND)
+    assert (refused.value, refused.error_code) == ("default", ErrorCode.GENERAL)
 
 
 def test_outcomes_name_an_experiment_declared_only_by_its_flag_tag_once_assigned(
@@ -370,3 +377,37 @@ def test_outcomes_name_an_experiment_declared_only_by_its_flag_tag_once_assigned
         ("tagged", "conversation", "c-1"),
     ]
     assert outcomes[1]["variation"] == "detailed"
+
+
+class SyncedWhenChecked(InMemoryDataStorage):
+    """The stream's first sync landing at one exact moment: after an evaluation found no
+    flag, before it asks whether the client is initialized (the data goes in first)."""
+
+    _pending: tuple[int, Any] | None = None
+
+    def sync_at_next_check(self, flags: list[dict[str, Any]]) -> None:
+        self._pending = stored(flags)
+
+    @property
+    def initialized(self) -> bool:
+        if self._pending is not None:
+            version, data = self._pending
+            self._pending = None
+            self.init(data, version)
+        return bool(super().initialized)
+
+
+def test_a_flag_whose_first_sync_lands_mid_evaluation_is_served_not_reported_missing(
+    sink: InMemorySink,
+) -> None:
+    storage = SyncedWhenChecked()
+    provider = FeatBitProvider(
+        offline_client(storage), policy=POLICY, sinks=[sink], owns_client=True
+    )
+    storage.sync_at_next_check([fl.flag("plain", ["on", "off"], serve=0)])
+    try:
+        details = provider.resolve_string_details("plain", "default", CTX)
+    finally:
+        provider.shutdown()
+    assert (details.value, details.error_code) == ("on", None)
+    assert sink.guardrails() == []

@@ -86,7 +86,7 @@ class FlagResolver:
         privacy: Privacy | None = None,
         experiment_assigned: Callable[[Experiment], None] | None = None,
         evaluation_listener: EvaluationListener | None = None,
-        disabled_serves_default: bool = False,
+        disabled_serves_default: bool,
     ) -> None:
         self._client = client
         self.policy = policy

@@ -19,15 +19,23 @@ from tests.support import flags as fl
 StoredEdit = Callable[[dict[str, dict[str, Any]]], None]
 
 
+def stored(
+    flags: Sequence[Mapping[str, Any]], edit: StoredEdit | None = None
+) -> tuple[int, dict[Any, dict[str, dict[str, Any]]]]:
+    """``flags`` as the SDK stores a data-sync: its version and data (``edit`` sees them)."""
+    version, data = _data_to_dict(fl.data_sync(flags)["data"])
+    if edit is not None:
+        edit(data[FEATURE_FLAGS])
+    return version, data
+
+
 def fill(
     storage: InMemoryDataStorage,
     flags: Sequence[Mapping[str, Any]],
     edit: StoredEdit | None = None,
 ) -> InMemoryDataStorage:
-    """``storage`` holding ``flags`` as the SDK stores a data-sync (``edit`` sees them first)."""
-    version, data = _data_to_dict(fl.data_sync(flags)["data"])
-    if edit is not None:
-        edit(data[FEATURE_FLAGS])
+    """``storage`` holding ``flags`` as the SDK stores a data-sync."""
+    version, data = stored(flags, edit)
     assert storage.init(data, version)
     return storage
 
