@@ -6,9 +6,9 @@ if it is missing or malformed the caller gets the default with an error code and
 is recorded: no other ID is ever substituted. Nothing here raises into the caller.
 
 What can be decided once per flag version is (``flag_plans``); per evaluation this reads the
-unit's ID, asks the ledger (or FeatBit) for the variation, and looks its result up. An
-:class:`~featbit_experiments.assignment.Assignment` is built only for whoever needs one: an
-exposure not recorded yet, an open assignment scope, an extra listener.
+unit's ID, asks the ledger (which asks FeatBit for a new unit) for the variation, and looks its
+result up. An :class:`~featbit_experiments.assignment.Assignment` is built only for whoever
+needs one: an exposure not recorded yet, an open assignment scope, an extra listener.
 """
 
 from __future__ import annotations
@@ -60,9 +60,9 @@ class FlagResolver:
         client: The FeatBit client (thread-safe; shared by every evaluation).
         policy: The unit key policy.
         events: Where guardrail events go.
-        plans: The flags' plans (by default, built here over ``client``).
-        featbit: FeatBit's evaluation step (by default, built here over ``client``).
-        ledger: Keeps units on their first variation; None asks FeatBit every time.
+        plans: The flags' plans over ``client`` (shared with the outcome recorder).
+        featbit: FeatBit's evaluation step over ``client`` (shared with the ledger).
+        ledger: Keeps units on their first variation (and asks FeatBit for a new unit).
         exposures: Records each unit's first exposure to each variant.
         privacy: Applied to the unit ID in ``flag_metadata["contextId"]`` (never to FeatBit's
             key).
@@ -79,20 +79,20 @@ class FlagResolver:
         policy: UnitPolicy,
         events: EventFanout,
         *,
-        plans: FlagPlans | None = None,
-        featbit: FeatBitEvaluation | None = None,
-        ledger: AssignmentLedger | None = None,
-        exposures: ExposureRecorder | None = None,
+        plans: FlagPlans,
+        featbit: FeatBitEvaluation,
+        ledger: AssignmentLedger,
+        exposures: ExposureRecorder,
         privacy: Privacy | None = None,
         experiment_assigned: Callable[[Experiment], None] | None = None,
         evaluation_listener: EvaluationListener | None = None,
-        disabled_serves_default: bool = False,
+        disabled_serves_default: bool,
     ) -> None:
         self._client = client
         self.policy = policy
         self.events = events
-        self.plans = plans if plans is not None else FlagPlans(client, policy, events)
-        self.featbit = featbit if featbit is not None else FeatBitEvaluation(client, events)
+        self.plans = plans
+        self.featbit = featbit
         self.ledger = ledger
         self.exposures = exposures
         self.privacy = privacy or Privacy()
@@ -163,10 +163,6 @@ class FlagResolver:
         """The current view of a flag, or None when FeatBit does not know it."""
         return self.plans.view(flag_key)
 
-    def evaluate(self, flag_key: str, user: dict[str, str]) -> Result:
-        """Ask FeatBit and send its insight; its errors come back as an error result."""
-        return self.featbit.evaluate(flag_key, user)
-
     # -- the pipeline -------------------------------------------------------------------
 
     def _resolve(
@@ -230,7 +226,7 @@ class FlagResolver:
         default: Any,
         flag_type: FlagType,
         context: EvaluationContext,
-        at_once: bool = False,
+        at_once: bool,
     ) -> FlagResolutionDetails[Any]:
         view, experiment, unit = plan.view, declaration.experiment, declaration.unit
         unit_key = self._units.read(unit, context)
@@ -259,16 +255,13 @@ class FlagResolver:
             return error_result(default, ErrorCode.GENERAL, message, plan.metadata)
 
         ledger = self.ledger
-        served: Result | None = None if ledger is None else ledger.held(view, declaration, unit_key)
+        served: Result | None = ledger.held(view, declaration, unit_key)
         turn = None
         if served is None:  # not a plain ledger hit: FeatBit may have to be asked
-            if at_once and ledger is not None and ledger.store.is_remote:
+            if at_once and ledger.store.is_remote:
                 raise _WouldWait  # nothing recorded yet: the caller asks again off the loop
             turn = ExperimentUser(self._units, plan, unit_key, context)
-            if ledger is None:
-                served = self.featbit.evaluate(view.key, turn.user(), plan.source)
-            else:
-                served = ledger.assign(view, declaration, unit_key, turn.user)
+            served = ledger.assign(view, declaration, unit_key, turn.user)
         if not isinstance(served, Served):
             assert served is not None
             return with_default(served, default, plan.metadata)
@@ -306,7 +299,7 @@ class FlagResolver:
             self._experiment_assigned(experiment)
         exposures = self.exposures
         variation_id, variant = variation.variation_id, variation.variant
-        expose = exposures is not None and not exposures.exposed(
+        expose = not exposures.exposed(
             experiment.experiment_key, experiment.run_id, unit_key.value, variation_id, variant
         )
         scope = open_scope()
@@ -328,7 +321,6 @@ class FlagResolver:
             scope.append(assignment)
         listeners: Iterable[AssignmentListener] = self.assignment_listeners
         if expose:
-            assert exposures is not None
             listeners = (exposures.record, *listeners)
         for listener in listeners:
             try:
