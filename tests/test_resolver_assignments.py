@@ -299,7 +299,7 @@ def test_a_featbit_failure_serves_the_default_with_the_experiment_metadata(
 
 
 def test_a_variation_the_flag_does_not_list_serves_the_default_naming_it(
-    stored_provider: Callable[..., FeatBitProvider],
+    stored_provider: Callable[..., FeatBitProvider], sink: InMemorySink
 ) -> None:
     flag = served_flag()
     to_ghost(flag)
@@ -307,33 +307,79 @@ def test_a_variation_the_flag_does_not_list_serves_the_default_naming_it(
     def known_to_the_sdk(stored: dict[str, dict[str, Any]]) -> None:
         stored[FLAG]["variationMap"]["ghost"] = "spectral"  # the SDK serves it; the flag lacks it
 
-    details = stored_provider(flag, known_to_the_sdk).resolve_string_details(FLAG, "default", CTX)
+    provider = stored_provider(flag, known_to_the_sdk)
+    details = provider.resolve_string_details(FLAG, "default", CTX)
+    message = f"flag '{FLAG}' has no variation 'ghost'"
     assert details == FlagResolutionDetails(
         value="default",
         reason=Reason.ERROR,
         error_code=ErrorCode.GENERAL,
-        error_message=f"flag '{FLAG}' has no variation 'ghost'",
+        error_message=message,
         flag_metadata=REFUSED_METADATA,
     )
+    # The unit holds an arm it is not served: never silently.
+    assert guardrail_record(sink, "fallback_used") == {
+        "event": "experiment_guardrail",
+        "guardrail": "fallback_used",
+        "message": f"{message}; the unit holds it but is served the caller's default",
+        "flagKey": FLAG,
+        "experimentKey": "reply-test",
+        "assignmentUnit": "conversation",
+        "unitId": "c-1",
+        "errorCode": "GENERAL",
+        "variationId": "ghost",
+        **OTHER_IDS,
+    }
 
 
-def test_a_value_that_does_not_parse_serves_the_default_with_a_parse_error(
-    stored_provider: Callable[..., FeatBitProvider],
+def test_a_value_that_does_not_parse_refuses_the_experiment_before_anyone_is_assigned(
+    stored_provider: Callable[..., FeatBitProvider], sink: InMemorySink
 ) -> None:
+    """An arm whose value cannot be served as the asked type would be an exposure (ours and
+    FeatBit's) for a unit that only ever sees the default: the experiment is refused for that
+    type before the ledger claims the unit, with a guardrail."""
     flag = fl.flag(FLAG, [1, 2], variation_type="number", serve=1)
-    for variation in flag["variations"]:
-        variation["value"] = "abc"
-    details = stored_provider(flag).resolve_float_details(FLAG, 0.5, CTX)
+    flag["variations"][0]["value"] = "abc"  # only the arm nobody is served is broken
+    provider = stored_provider(flag)
+    details = provider.resolve_float_details(FLAG, 0.5, CTX)
+    message = (
+        f"flag '{FLAG}': variation value does not parse as number: could not convert "
+        "string to float: 'abc'; experiment 'reply-test' is refused for FLOAT evaluations: "
+        "no unit is assigned, every caller gets its default"
+    )
     assert details == FlagResolutionDetails(
         value=0.5,
         reason=Reason.ERROR,
         error_code=ErrorCode.PARSE_ERROR,
-        error_message=(
-            f"flag '{FLAG}': variation value does not parse as number: could not convert "
-            "string to float: 'abc'"
-        ),
+        error_message=message,
         flag_metadata=REFUSED_METADATA,
     )
+    assert guardrail_record(sink, "fallback_used") == {
+        "event": "experiment_guardrail",
+        "guardrail": "fallback_used",
+        "message": message,
+        "flagKey": FLAG,
+        "experimentKey": "reply-test",
+        "assignmentUnit": "conversation",
+        "unitId": "c-1",
+        "errorCode": "PARSE_ERROR",
+        **OTHER_IDS,
+    }
+    assert sink.of_kind("experiment_exposure") == []
+    assert len(provider.store) == 0  # nobody claimed
+
+
+def test_an_integer_asked_of_an_arm_that_is_not_whole_refuses_the_experiment(
+    stored_provider: Callable[..., FeatBitProvider], sink: InMemorySink
+) -> None:
+    flag = fl.flag(FLAG, [1, 2.5], variation_type="number", serve=0)
+    provider = stored_provider(flag)
+    details = provider.resolve_integer_details(FLAG, 7, CTX)
+    assert (details.value, details.error_code) == (7, ErrorCode.TYPE_MISMATCH)
+    assert [g["errorCode"] for g in sink.guardrails("fallback_used")] == ["TYPE_MISMATCH"]
+    assert len(provider.store) == 0
+    # The same arms asked as floats are served.
+    assert provider.resolve_float_details(FLAG, 0.5, CTX).value == 1.0
 
 
 def test_no_context_is_an_empty_one_the_missing_unit_refused(

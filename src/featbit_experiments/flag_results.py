@@ -63,7 +63,7 @@ class FlagResults:
         metadata: The experiment's ``flag_metadata`` entries shared by every variation.
     """
 
-    __slots__ = ("_reasons", "accepted", "variations", "view")
+    __slots__ = ("_reasons", "accepted", "unservable", "variations", "view")
 
     def __init__(
         self,
@@ -78,6 +78,14 @@ class FlagResults:
             variation_id: _variation(view, variation_id, self.accepted, variant_names, metadata)
             for variation_id in view.raw_values
         }
+        #: For each type some variation cannot be served as: the first such problem. An
+        #: experiment is refused for that type before anyone is assigned, so no unit is claimed
+        #: (and no FeatBit exposure sent) for an arm its caller would never see.
+        self.unservable: dict[FlagType, Mismatch] = {}
+        for variation in self.variations.values():
+            for flag_type, value in variation.values.items():
+                if isinstance(value, Mismatch):
+                    self.unservable.setdefault(flag_type, value)
         self._reasons = _reasons(view)
 
     def reason(self, featbit_reason: str) -> str:

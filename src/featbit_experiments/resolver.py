@@ -254,6 +254,15 @@ class FlagResolver:
             )
             return error_result(default, ErrorCode.GENERAL, message, plan.metadata)
 
+        unservable = plan.results.unservable.get(flag_type)
+        if unservable is not None:
+            message = (
+                f"{unservable.message}; experiment {experiment.experiment_key!r} is refused for "
+                f"{flag_type.value} evaluations: no unit is assigned, every caller gets its default"
+            )
+            self._refused(plan, experiment, unit_key, context, unservable.code, message)
+            return error_result(default, unservable.code, message, plan.metadata)
+
         ledger = self.ledger
         served: Result | None = ledger.held(view, declaration, unit_key)
         turn = None
@@ -268,10 +277,17 @@ class FlagResolver:
         results = plan.results
         variation = results.variations.get(served.variation_id)
         if variation is None:
-            return no_variation(view.key, served, default, plan.metadata)
+            refused = no_variation(view.key, served, default, plan.metadata)
+            message = (
+                f"{refused.error_message}; the unit holds it but is served the caller's default"
+            )
+            self._refused(
+                plan, experiment, unit_key, context, ErrorCode.GENERAL, message,
+                variationId=served.variation_id,
+            )  # fmt: skip
+            return refused
         value = results.value(variation, flag_type)
-        if isinstance(value, Mismatch):
-            return error_result(default, value.code, value.message, plan.metadata)
+        assert not isinstance(value, Mismatch)  # results.unservable refused those above
         reason = results.reason(served.featbit_reason)
         self._assigned(plan, experiment, unit_key, variation, value, reason, context, turn)
         metadata = dict(variation.metadata)
@@ -281,6 +297,29 @@ class FlagResolver:
             metadata[meta.CONTEXT_ID] = context_id
         return FlagResolutionDetails(
             value=value, reason=reason, variant=variation.variant, flag_metadata=metadata
+        )
+
+    def _refused(
+        self,
+        plan: FlagPlan,
+        experiment: Experiment,
+        unit_key: UnitKey,
+        context: EvaluationContext,
+        error_code: ErrorCode,
+        message: str,
+        **fields: Any,
+    ) -> None:
+        """A unit with a valid ID gets the default instead of an arm: ``fallback_used``."""
+        self.events.guardrail(
+            Guardrail.FALLBACK_USED,
+            message,
+            flagKey=plan.view.key,
+            experimentKey=experiment.experiment_key,
+            assignmentUnit=unit_key.unit,
+            unitId=unit_key.value,
+            errorCode=error_code.value,
+            **fields,
+            **self._units.known_ids(context),
         )
 
     def _assigned(
