@@ -1,6 +1,7 @@
 # Two commands on a fresh machine with only python3:
 #   make demo   runs the main job (end-to-end demo on embedded defaults)
-#   make test   runs the whole test suite
+#   make test   runs the whole test suite, in random order (the seed is printed at the end;
+#               make test SEED=<seed> runs that order again)
 #   make mutate runs mutation testing (slow; not part of make test; docs/mutation.md)
 # Both bootstrap uv into .tools/ and the locked environment into .venv/.
 
@@ -8,6 +9,8 @@ PYTHON ?= python3
 UV_VERSION ?= 0.13.9
 UV := .tools/bin/uv
 RUN := $(UV) run --frozen --all-packages
+# Empty: a new random test order each run. A number: the order that seed gives (pytest-randomly).
+SEED ?=
 
 .PHONY: demo test lint typecheck bench mutate env clean
 
@@ -25,7 +28,7 @@ demo: env
 	$(RUN) python -m examples.support_assistant
 
 test: env
-	$(RUN) pytest -q
+	$(RUN) pytest -q $(if $(SEED),--randomly-seed=$(SEED))
 	$(RUN) ruff check .
 	$(RUN) mypy
 

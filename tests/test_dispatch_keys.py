@@ -15,6 +15,7 @@ from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import Reason
 
 from featbit_experiments import Experiment, FeatBitProvider, InMemorySink, UnitPolicy
+from featbit_experiments.flag_view import FlagView
 from tests.support import flags as fl
 from tests.support.capture import CapturedInsights
 
@@ -51,6 +52,26 @@ def split_on_rule(dispatch_key: str) -> dict[str, Any]:
                 fl.rollout({f"{FLAG}-v0": 0.5, f"{FLAG}-v1": 0.5}),
                 dispatch_key=dispatch_key,
             )
+        ],
+    )
+
+
+def split_everywhere(rule_keys: list[str | None]) -> dict[str, Any]:
+    """The fallthrough splits on the conversation; one split rule per entry of ``rule_keys``,
+    each matching only the plan named after its position, so a turn reaches one rule or the
+    fallthrough."""
+    return fl.flag(
+        FLAG,
+        ARMS,
+        dispatch_key="conversationId",
+        rules=[
+            fl.rule(
+                [fl.condition("plan", "Equal", f"plan-{i}")],
+                fl.rollout({f"{FLAG}-v0": 0.5, f"{FLAG}-v1": 0.5}),
+                dispatch_key=key,
+                rule_id=f"rule-{i}",
+            )
+            for i, key in enumerate(rule_keys)
         ],
     )
 
@@ -154,3 +175,56 @@ def test_an_ordinary_split_on_the_name_built_in_buckets_on_the_name_in_any_case(
 
     assert details.error_code is None and details.value in ("a", "b")
     assert sink.guardrails() == []
+
+
+@pytest.mark.parametrize("plan", [None, "plan-0", "plan-1"], ids=["fallthrough", "rule0", "rule1"])
+def test_a_rule_on_user_id_behind_a_fallthrough_on_the_unit_refuses_every_turn(
+    make_provider: ProviderFactory, sink: InMemorySink, plan: str | None
+) -> None:
+    """The fallthrough buckets on the conversation, so checking it alone would pass: the
+    second rule buckets on ``userId`` (all of a user's conversations in one arm). Every turn is
+    refused with the guardrail, whichever rollout it would have reached."""
+    provider = make_provider([split_everywhere(["conversationId", "userId"])], POLICY)
+    attributes = {"conversationId": "conv-1", "userId": "user-1"}
+    if plan is not None:
+        attributes["plan"] = plan
+
+    details = provider.resolve_string_details(
+        FLAG, "default", EvaluationContext("user-1", attributes)
+    )
+
+    assert (details.value, details.error_code) == ("default", ErrorCode.GENERAL)
+    [guardrail] = sink.guardrails("dispatch_key_mismatch")
+    assert "rule 'rule-1' buckets on 'userId'" in guardrail["message"]
+    assert "fallthrough buckets" not in guardrail["message"]
+    assert "rule-0" not in guardrail["message"]
+
+
+@pytest.mark.parametrize("position", range(4))
+def test_the_view_reports_a_foreign_dispatch_key_wherever_it_splits(position: int) -> None:
+    keys: list[str | None] = ["conversationId", "thread_id", None, "keyId"]
+    keys[position] = "userId"
+    flag = split_everywhere(keys[1:])
+    flag["fallthrough"]["dispatchKey"] = keys[0]
+    view = FlagView.of(flag)
+
+    [mismatch] = view.dispatch_mismatches(["conversationId", "thread_id"])
+
+    where = "fallthrough" if position == 0 else f"rule 'rule-{position - 1}'"
+    assert (mismatch.where, mismatch.dispatch_key) == (where, "userId")
+
+
+def test_the_view_reports_every_foreign_rollout_and_ignores_ones_that_do_not_split() -> None:
+    flag = split_everywhere(["userId", "conversationId", "accountId"])
+    flag["rules"].append(
+        fl.rule([], fl.serve(f"{FLAG}-v1"), dispatch_key="plan", rule_id="rule-fixed")
+    )
+    view = FlagView.of(flag)
+
+    mismatches = view.dispatch_mismatches(["conversationId"])
+
+    assert [(r.where, r.dispatch_key) for r in mismatches] == [
+        ("rule 'rule-0'", "userId"),
+        ("rule 'rule-2'", "accountId"),
+    ]
+    assert view.dispatch_mismatches(["conversationId", "userId", "accountId"]) == []

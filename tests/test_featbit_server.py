@@ -102,6 +102,11 @@ def state_of(client: FBClient) -> StateType:
     return state
 
 
+def streaming_alive(client: FBClient) -> bool:
+    """Whether fbclient's streaming thread still runs (it reconnects until it ends)."""
+    return bool(client._update_processor.is_alive())
+
+
 @pytest.fixture
 def server() -> Iterator[FeatBitTestServer]:
     with FeatBitTestServer() as srv:
@@ -275,7 +280,8 @@ def test_close_4003_is_terminal(server: FeatBitTestServer, make_client: ClientFa
 
     assert server.wait_for(lambda: state_of(client) is StateType.OFF, timeout=2.0)
     assert states.entries[0] == (StateType.OFF, "Request invalid", "Request invalid")
-    time.sleep(0.5)  # several first-retry delays (0.1 s): a reconnect would have happened
+    # The streaming thread has ended: no reconnect can follow (one would after 0.1 s).
+    assert server.wait_for(lambda: not streaming_alive(client))
     assert server.accepted_connections == 1
     assert client.variation(FLAG_KEY, USER, "fallback") == "prompt-a"  # cached data still served
 
@@ -304,9 +310,11 @@ def test_wrong_secret_is_rejected_and_client_never_initializes(
 
     assert server.wait_for(lambda: server.rejected_connections >= 1)
     assert server.stream_requests[0].reason.startswith("Secret is not found")
-    time.sleep(0.3)
+    # OFF, and the streaming thread has ended: past it, nothing more can happen.
+    assert server.wait_for(lambda: state_of(client) is StateType.OFF)
+    assert server.wait_for(lambda: not streaming_alive(client))
     assert not client.initialize
-    assert state_of(client) in (StateType.INITIALIZING, StateType.OFF)
+    assert server.rejected_connections == 1
     assert client.variation_detail(FLAG_KEY, USER, "fallback").reason == "client not ready"
     assert server.data_sync_requests == []
 

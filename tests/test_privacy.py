@@ -4,6 +4,7 @@ by a keyed HMAC pseudonym, or left out, while FeatBit still gets the real key.""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,105 @@ def test_the_event_fanout_protects_ids_before_any_sink_sees_them() -> None:
     [record] = sink.events
     assert record["userId"] == Privacy.hashed(KEY).protect("u-1")
     assert record["flagKey"] == "f"
+
+
+# -- IDs that are not strings ---------------------------------------------------------------
+
+MODES = [Privacy(), Privacy.hashed(KEY), Privacy.omitted()]
+MODE_IDS = ["raw", "hash", "omit"]
+NON_STRING_IDS: list[Any] = [42, 4.2, True, ["u-1"], {"id": "u-1"}]
+
+
+@pytest.mark.parametrize("privacy", MODES, ids=MODE_IDS)
+@pytest.mark.parametrize("value", NON_STRING_IDS, ids=lambda v: type(v).__name__)
+def test_a_non_string_id_field_is_kept_only_when_ids_are_raw(privacy: Privacy, value: Any) -> None:
+    """Unit IDs are strings: a hashed or omitted setting cannot give a non-string one a
+    pseudonym that joins, so it leaves the field out rather than pass the raw value on."""
+    fields = id_fields_of(STANDARD_UNITS)
+    record = {
+        "event": "experiment_outcome",
+        "userId": value,
+        "conversationId": "c-1",
+        "attributes": {"accountId": value, "thread_id": "c-1", "turns": 3},
+        "value": 1.0,
+    }
+
+    scrubbed = dict(privacy.scrub(record, fields))
+
+    kept = {k: v for k, v in scrubbed.items() if k != "attributes"}
+    if privacy.is_raw:
+        assert scrubbed == record
+        return
+    expected_id = privacy.protect("c-1")
+    assert kept == {
+        "event": "experiment_outcome",
+        **({} if expected_id is None else {"conversationId": expected_id}),
+        "value": 1.0,
+    }
+    assert scrubbed["attributes"] == {
+        **({} if expected_id is None else {"thread_id": expected_id}),
+        "turns": 3,
+    }
+
+
+@pytest.mark.parametrize("privacy", MODES, ids=MODE_IDS)
+def test_protect_passes_a_non_string_on_only_when_ids_are_raw(privacy: Privacy) -> None:
+    assert privacy.protect(42) == (42 if privacy.is_raw else None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("privacy", MODES, ids=MODE_IDS)
+def test_integer_ids_in_tracking_attributes_never_leave_raw_unless_ids_are_raw(
+    make_provider, privacy: Privacy
+) -> None:
+    memory = InMemorySink()
+    policy = UnitPolicy(
+        [Experiment(SUPPORT, "conversation")], [Metric("resolved", "conversation", (SUPPORT,))]
+    )
+    provider = make_provider(
+        [fl.flag(SUPPORT, ["control", "b"])], policy, sinks=[memory], privacy=privacy
+    )
+    context = EvaluationContext("user-raw-17", {"conversationId": "conv-raw-81"})
+    provider.resolve_string_details(SUPPORT, "control", context)
+
+    provider.track(
+        "resolved",
+        context,
+        TrackingEventDetails(1.0, {"userId": 1717, "workflowId": 3.5, "turns": 2}),
+    )
+
+    [outcome] = memory.of_kind(schema.OUTCOME)
+    if privacy.is_raw:
+        assert outcome[schema.ATTRIBUTES] == {"userId": 1717, "workflowId": 3.5, "turns": 2}
+    else:
+        assert outcome[schema.ATTRIBUTES] == {"turns": 2}
+        assert outcome.get(schema.UNIT_ID) == privacy.protect("conv-raw-81")
+        assert "1717" not in json.dumps(memory.events)
+
+
+@pytest.mark.parametrize("privacy", MODES, ids=MODE_IDS)
+def test_an_integer_targeting_key_is_recorded_in_the_span_under_every_mode(
+    make_provider, of_client, privacy: Privacy, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The evaluation event is recorded (no error in the telemetry hook), with the
+    targeting key as context ID only when IDs are raw."""
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    client = of_client(make_provider([fl.flag("banner", ["on", "off"])], privacy=privacy))
+
+    with tracer_provider.get_tracer("tests").start_as_current_span("turn"):
+        client.get_string_details("banner", "off", EvaluationContext(1717))  # type: ignore[arg-type]
+
+    [span] = exporter.get_finished_spans()
+    [event] = [e for e in span.events if e.name == names.FEATURE_FLAG_EVALUATION_EVENT]
+    attributes = dict(event.attributes or {})
+    assert attributes[names.FEATURE_FLAG_KEY] == "banner"
+    if privacy.is_raw:
+        assert attributes[names.FEATURE_FLAG_CONTEXT_ID] == 1717
+    else:
+        assert names.FEATURE_FLAG_CONTEXT_ID not in attributes
+        assert "1717" not in json.dumps(attributes)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 # -- end to end: nothing raw leaves through spans or sinks -----------------------------------

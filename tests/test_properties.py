@@ -3,17 +3,18 @@ any input hypothesis can think of, and never raise."""
 
 from __future__ import annotations
 
+import string
 from datetime import datetime, timezone
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 
 from featbit_experiments.featbit_user import RESERVED_ATTRIBUTES, featbit_user
 from featbit_experiments.policy import Declaration, Refusal, UnitPolicy
-from featbit_experiments.units import UnitCatalog, UnitKey, UnitKeyProblem
+from featbit_experiments.units import DEFAULT_MAX_ID_LENGTH, UnitCatalog, UnitKey, UnitKeyProblem
 
 catalog = UnitCatalog()
 scalars = st.one_of(
@@ -69,13 +70,72 @@ def test_reading_any_unit_never_raises_and_valid_ids_come_from_the_context(
             )
 
 
-@given(value=st.text(max_size=300))
-def test_a_valid_id_is_printable_bounded_and_whitespace_free(value: str) -> None:
-    unit = catalog["conversation"]
-    if unit.problem_with(value) is None:
-        assert 0 < len(value) <= unit.max_length
+#: What the default ID pattern allows, spelled out apart from the regular expression.
+ID_FIRST = string.ascii_letters + string.digits
+ID_CHARS = ID_FIRST + "._:@/+=-"
+MAX_ID = DEFAULT_MAX_ID_LENGTH
+#: Any length, with the bound's neighbours drawn often.
+id_lengths = st.one_of(
+    st.integers(1, MAX_ID + 8), st.sampled_from([1, MAX_ID - 1, MAX_ID, MAX_ID + 1])
+)
+
+
+@st.composite
+def well_formed_ids(draw: st.DrawFn, lengths: st.SearchStrategy[int] = id_lengths) -> str:
+    """IDs of the allowed characters, of any length around the bound."""
+    length = draw(lengths)
+    rest = draw(st.text(alphabet=ID_CHARS, min_size=length - 1, max_size=length - 1))
+    return draw(st.sampled_from(ID_FIRST)) + rest
+
+
+def looks_valid(value: str) -> bool:
+    return 0 < len(value) <= MAX_ID and value[0] in ID_FIRST and all(c in ID_CHARS for c in value)
+
+
+@example(value="c" * MAX_ID).via("the longest ID")
+@example(value="c" * (MAX_ID + 1)).via("one past the longest")
+@given(value=st.one_of(st.text(max_size=MAX_ID + 8), well_formed_ids()))
+def test_an_id_is_valid_exactly_when_printable_bounded_and_whitespace_free(value: str) -> None:
+    """Both ways: what is accepted is bounded, printable ASCII without whitespace, and what
+    is not is refused (arbitrary text lands mostly on the refused side, well-formed IDs on
+    both, around the length bound)."""
+    problem = catalog["conversation"].problem_with(value)
+    event("accepted" if problem is None else "refused")
+    if len(value) in (MAX_ID, MAX_ID + 1) and looks_valid(value[:MAX_ID]):
+        event(f"well-formed, {len(value)} characters")
+    assert (problem is None) == looks_valid(value), (value, problem)
+    if problem is None:
         assert value.isascii() and value.isprintable()
         assert not any(c.isspace() for c in value)
+    elif looks_valid(value[:MAX_ID]) and len(value) > MAX_ID:
+        assert problem == f"conversation ID is longer than {MAX_ID} characters"
+
+
+defects = st.one_of(
+    st.sampled_from(" \t\n\r\x0b\x0c\x85\xa0\u2028\u3000"),  # whitespace
+    st.characters(codec="ascii", categories=["Cc"]),  # control characters
+    st.characters(min_codepoint=0x80),  # beyond ASCII (letters, digits, emoji...)
+    st.sampled_from("<>\"'`;,!#$%&*()[]{}|\\^~?"),  # punctuation the pattern leaves out
+)
+
+
+@given(
+    value=well_formed_ids(st.integers(1, MAX_ID - 1)),
+    defect=defects,
+    where=st.integers(0, MAX_ID),
+)
+def test_an_id_within_the_bound_with_one_bad_character_is_refused(
+    value: str, defect: str, where: int
+) -> None:
+    at = where % (len(value) + 1)
+    refused = value[:at] + defect + value[at:]
+    assert len(refused) <= MAX_ID
+    assert catalog["conversation"].problem_with(refused) is not None
+
+
+@given(value=st.one_of(st.text(alphabet=" \t\n\r\u3000", max_size=5), st.integers(), st.none()))
+def test_a_blank_or_non_string_id_is_refused(value: Any) -> None:
+    assert catalog["conversation"].problem_with(value) is not None
 
 
 unit_names = st.sampled_from(["request", "conversation", "user", "account", "workflow"])

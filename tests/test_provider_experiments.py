@@ -12,6 +12,7 @@ from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import Reason
 
 from featbit_experiments import Experiment, InMemorySink, UnitPolicy
+from featbit_experiments.units import DEFAULT_MAX_ID_LENGTH
 from tests.support import flags as fl
 
 SUPPORT = "support-retrieval-test"
@@ -93,6 +94,27 @@ def test_malformed_unit_id_is_invalid_context_and_never_echoed(
     assert details.value == "control"
     assert sink.guardrails("invalid_unit_id")
     assert all(hostile not in str(event) for event in sink.events)
+
+
+def test_a_unit_id_of_the_maximum_length_is_served_one_more_is_refused(
+    make_provider, of_client, sink: InMemorySink
+) -> None:
+    client = of_client(make_provider([fl.flag(SUPPORT, ARMS, tags=["unit:conversation"])]))
+    longest = "c" * DEFAULT_MAX_ID_LENGTH
+
+    served = client.get_string_details(SUPPORT, "fallback", conversation_ctx(longest))
+    refused = client.get_string_details(SUPPORT, "fallback", conversation_ctx(longest + "c"))
+
+    assert (served.value, served.reason, served.error_code) == (
+        arm_for(SUPPORT, longest),
+        Reason.SPLIT,
+        None,
+    )
+    assert (refused.value, refused.error_code) == ("fallback", ErrorCode.INVALID_CONTEXT)
+    assert "longer than 128 characters" in (refused.error_message or "")
+    [guardrail] = sink.guardrails("invalid_unit_id")
+    assert guardrail["assignmentUnit"] == "conversation"
+    assert [e["unitId"] for e in sink.of_kind("experiment_exposure")] == [longest]
 
 
 def test_rollout_bucketing_on_another_attribute_is_refused(

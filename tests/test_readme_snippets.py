@@ -1,6 +1,7 @@
-"""Every Python block of the core README runs, in order, in one namespace, so a snippet that
-drifts from the code fails here; TOML policy blocks load as policy files. A block is left out
-only with a stated reason (``<!-- snippet: skip: <reason> -->`` on the line before its fence).
+"""Every Python block of the core README runs, in file order (whatever order the tests run
+in), in one namespace, so a snippet that drifts from the code fails here; TOML policy blocks
+load as policy files. A block is left out only with a stated reason
+(``<!-- snippet: skip: <reason> -->`` on the line before its fence).
 
 The snippets run as a reader would run them: in a fresh working directory holding the
 examples' ``flags.json`` and policy (as ``experiments.toml``), with ``FEATBIT_ENV_SECRET``,
@@ -45,13 +46,39 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+class ReadmeRun:
+    """One README's Python blocks run in file order in one namespace, each at most once.
+
+    The tests run in random order, so a block's test first runs the blocks before it that
+    have not run yet (a block uses what earlier ones defined, as a reader's session would);
+    each block's own outcome is kept so its test, whenever it comes, reports that block."""
+
+    def __init__(self, path: Path) -> None:
+        self.namespace: dict[str, Any] = {"__name__": "__readme__"}
+        self._blocks = [s for s in SNIPPETS if s.path == path and s.language == "python"]
+        self._outcomes: dict[Snippet, BaseException | None] = {}
+
+    def run_through(self, snippet: Snippet) -> BaseException | None:
+        """Run every block up to and including ``snippet`` not run yet; ``snippet``'s error."""
+        for block in self._blocks[: self._blocks.index(snippet) + 1]:
+            if block in self._outcomes or block.skip_reason is not None:
+                continue
+            try:
+                exec(compile(block.code, block.id, "exec"), self.namespace)
+            except Exception as error:
+                self._outcomes[block] = error
+            else:
+                self._outcomes[block] = None
+        return self._outcomes[snippet]
+
+
 @pytest.fixture(scope="module")
-def namespaces() -> Iterator[dict[Path, dict[str, Any]]]:
-    """One namespace per README, shared by its blocks in order; providers shut down after."""
-    spaces: dict[Path, dict[str, Any]] = {}
-    yield spaces
-    for space in spaces.values():
-        for value in space.values():
+def readme_runs() -> Iterator[dict[Path, ReadmeRun]]:
+    """One run per README; its providers are shut down after the module."""
+    runs: dict[Path, ReadmeRun] = {}
+    yield runs
+    for run in runs.values():
+        for value in run.namespace.values():
             if isinstance(value, FeatBitProvider):
                 value.shutdown()
     api.clear_providers()
@@ -79,7 +106,7 @@ def test_the_readmes_have_snippets() -> None:
 def test_snippet_runs(
     snippet: Snippet,
     reader_environment: None,
-    namespaces: dict[Path, dict[str, Any]],
+    readme_runs: dict[Path, ReadmeRun],
     tmp_path: Path,
 ) -> None:
     if snippet.skip_reason is not None:
@@ -90,9 +117,10 @@ def test_snippet_runs(
             policy_file.write_text(snippet.code, encoding="utf-8")
             load_policy(policy_file)
         return
-    namespace = namespaces.setdefault(snippet.path, {"__name__": "__readme__"})
-    code = compile(snippet.code, f"{snippet.id}", "exec")
-    exec(code, namespace)
+    run = readme_runs.setdefault(snippet.path, ReadmeRun(snippet.path))
+    error = run.run_through(snippet)
+    if error is not None:
+        raise error
 
 
 def test_a_skipped_snippet_must_say_why(tmp_path: Path) -> None:

@@ -212,16 +212,21 @@ def test_after_an_empty_restart_each_conversation_is_claimed_again_once(
     with load_on(clients, tally) as load:
         assert wait_until(lambda: tally.served > 500)
         server.stop()
-        time.sleep(0.5)
+        assert wait_until(lambda: sink.guardrails("store_unavailable"))  # the outage is seen
+        down = tally.served
+        assert wait_until(lambda: tally.served > down + 200)  # and served through
         server.start()  # empty: the assignments are gone
         assert wait_until(lambda: ledger_answers(rolled_out) and ledger_answers(all_in))
-        time.sleep(0.5)  # calls that began during the outage (on FeatBit alone) finish first
+        after_restart = Tally()
+        load.tally = after_restart
+        # Calls that began during the outage (on FeatBit alone) finish before the count starts.
+        assert wait_until(lambda: tally.in_flight == 0)
         settled = Tally()
         load.tally = settled
         assert wait_until(lambda: settled.served > 3000)
         assert load.stop(timeout=30)
-    assert tally.exceptions == [] and tally.error_codes == {}
-    assert settled.exceptions == [] and settled.error_codes == {}
+    for each in (tally, after_restart, settled):
+        assert each.exceptions == [] and each.error_codes == {}
     # Both instances serve each conversation the one variant claimed after the restart.
     assert settled.units_with_several_values() == {}
     claimed = stored_variants(server, rolled_out)

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 
-from featbit_experiments.units import Unit, UnitCatalog, UnitKey, UnitKeyProblem
+from featbit_experiments.units import (
+    DEFAULT_MAX_ID_LENGTH,
+    Unit,
+    UnitCatalog,
+    UnitKey,
+    UnitKeyProblem,
+)
 
 catalog = UnitCatalog()
 conversation = catalog["conversation"]
@@ -45,6 +52,32 @@ def test_malformed_id_is_invalid_context() -> None:
         assert isinstance(problem, UnitKeyProblem), bad
         assert problem.error_code == ErrorCode.INVALID_CONTEXT
         assert bad not in problem.message
+
+
+def test_an_id_of_exactly_the_maximum_length_is_accepted_one_more_is_refused() -> None:
+    longest = "c" * DEFAULT_MAX_ID_LENGTH
+    assert conversation.problem_with(longest) is None
+    assert read(conversation, conversationId=longest) == UnitKey(
+        "conversation", longest, "conversationId"
+    )
+
+    problem = read(conversation, conversationId=longest + "c")
+
+    assert isinstance(problem, UnitKeyProblem)
+    assert problem.error_code == ErrorCode.INVALID_CONTEXT
+    assert problem.message == (
+        f"conversation ID is longer than {DEFAULT_MAX_ID_LENGTH} characters "
+        "(attribute conversationId)"
+    )
+
+
+@pytest.mark.parametrize("max_length", [1, 8, 200])
+def test_a_units_own_length_bound_is_inclusive(max_length: int) -> None:
+    unit = Unit("ticket", "ticketId", max_length=max_length)
+    assert unit.problem_with("T" * max_length) is None
+    assert unit.problem_with("T" * (max_length + 1)) == (
+        f"ticket ID is longer than {max_length} characters"
+    )
 
 
 def test_non_string_id_is_invalid_context() -> None:

@@ -91,10 +91,14 @@ class Privacy:
         return self.mode is PrivacyMode.RAW
 
     def protect(self, value: str) -> str | None:
-        """``value`` as it may leave the process: itself, its pseudonym, or None (omit)."""
+        """``value`` as it may leave the process: itself, its pseudonym, or None (omit).
+
+        A value that is not a string (an integer targeting key) is left out when hashing: unit
+        IDs are strings (the unit reader refuses others), so no pseudonym of it would join, and
+        passing it on would leak the raw ID."""
         if self.mode is PrivacyMode.RAW:
             return value
-        if self.mode is PrivacyMode.OMIT:
+        if self.mode is PrivacyMode.OMIT or not isinstance(value, str):
             return None
         return self._pseudonym(value)
 
@@ -110,7 +114,9 @@ class Privacy:
 
     def scrub(self, record: Mapping[str, Any], id_fields: frozenset[str]) -> Mapping[str, Any]:
         """``record`` with every field named in ``id_fields`` protected, at the top level and
-        inside its ``attributes`` mapping (tracking attributes may carry IDs too)."""
+        inside its ``attributes`` mapping (tracking attributes may carry IDs too). Unless IDs
+        are raw, an ID field that is not a string (``userId=42``) is left out, as
+        :meth:`protect` leaves it out."""
         if self.mode is PrivacyMode.RAW:
             return record
         scrubbed = self._scrub_level(record, id_fields)

@@ -34,6 +34,19 @@ class Tally:
         self.values: Counter[Any] = Counter()
         self.by_unit: defaultdict[str, set[Any]] = defaultdict(set)
         self.foreign = 0
+        self._begun = 0
+
+    def begin(self) -> None:
+        """A call that will report here has begun (the load calls this before each call)."""
+        with self._lock:
+            self._begun += 1
+
+    @property
+    def in_flight(self) -> int:
+        """Calls begun for this tally that have not reported yet: once a tally is replaced,
+        zero means every call begun before the change has finished."""
+        with self._lock:
+            return self._begun - self.served - len(self.exceptions)
 
     def record(self, unit_id: str, details: Any) -> None:
         context_id = (details.flag_metadata or {}).get(metadata_keys.CONTEXT_ID)
@@ -152,6 +165,7 @@ class Load:
         n = 0
         while self._more(n):
             tally = self.tally
+            tally.begin()
             try:
                 unit_id, details = self._sync_call(worker, n)
             except Exception as error:
@@ -171,6 +185,7 @@ class Load:
         n = 0
         while self._more(n):
             tally = self.tally
+            tally.begin()
             try:
                 unit_id, details = await self._async_call(worker, n)
             except Exception as error:
