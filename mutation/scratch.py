@@ -101,6 +101,12 @@ def _pyproject(module: Module) -> str:
         "only_mutate": [module.mutated_path],
         "pytest_add_cli_args_test_selection": list(module.tests),
         "pytest_add_cli_args": ["-p", "no:cacheprovider"],
+        # Fork each mutant's worker from a server that only collected the tests, not from the
+        # process that ran the whole selection for the stats: that one holds executors and locks
+        # of threads (LangChain's, fbclient's, the upkeep thread) that do not exist in a forked
+        # child, and a worker waiting on them hangs until mutmut's wall clock kills it, which
+        # mutmut then counts as a timeout, i.e. as detected.
+        "process_isolation": "forkserver",
         "also_copy": list(module.copy),
         # The scratch project is not a git checkout of its own; its results are always fresh.
         "use_git_change_detection": False,
