@@ -37,6 +37,9 @@ class Module:
     file: str
     tests: tuple[str, ...]
     copy: tuple[str, ...] = ()
+    #: mutmut's ``process_isolation``: "fork" (from the process that ran the stats; fast) or
+    #: "forkserver" (from a server that only collected the tests; see ``_pyproject``).
+    isolation: str = "fork"
 
     @property
     def scratch(self) -> Path:
@@ -65,6 +68,7 @@ def load_modules(path: Path = MODULES_FILE) -> dict[str, Module]:
             file=entry["file"],
             tests=tuple(entry["tests"]),
             copy=tuple(entry.get("copy", ())),
+            isolation=entry.get("isolation", "fork"),
         )
         for name, entry in raw.items()
     }
@@ -101,6 +105,11 @@ def _pyproject(module: Module) -> str:
         "only_mutate": [module.mutated_path],
         "pytest_add_cli_args_test_selection": list(module.tests),
         "pytest_add_cli_args": ["-p", "no:cacheprovider"],
+        # "forkserver" for a module whose workers, forked from the process that ran the whole
+        # selection for the stats, would inherit executors and locks of threads that do not
+        # exist in a forked child (LangChain's): such a worker hangs until mutmut's wall clock
+        # kills it, and mutmut counts that as a timeout, i.e. as detected.
+        "process_isolation": module.isolation,
         "also_copy": list(module.copy),
         # The scratch project is not a git checkout of its own; its results are always fresh.
         "use_git_change_detection": False,

@@ -10,6 +10,7 @@ from statistics import NormalDist
 import pytest
 
 from featbit_experiments.audit.stats import (
+    Interval,
     chi_square_sf,
     chi_square_statistic,
     mean_difference,
@@ -129,3 +130,121 @@ def test_mean_interval_and_difference_use_the_normal_approximation() -> None:
     assert (difference.low, difference.high) == (pytest.approx(2 - half), pytest.approx(2 + half))
     assert mean_interval(1.0, 0.0, 1) is None
     assert mean_difference((1.0, 0.0, 1), (1.0, 0.0, 5)) is None
+
+
+@pytest.mark.parametrize("df", [4, 6, 10, 20])
+def test_chi_square_sf_keeps_14_digits_where_the_continued_fraction_runs(df: int) -> None:
+    """Even degrees of freedom have the closed form exp(-x/2) * sum((x/2)^k / k!, k < df/2).
+    The continued fraction (x/2 >= df/2 + 1) must stop once it has converged: iterating on
+    multiplies rounding error into the tail probability (about 3e-13 relative)."""
+    for step in range(400):
+        x = df + 2 + step * 0.73
+        h, term, total = x / 2, 1.0, 0.0
+        for k in range(df // 2):
+            total += term
+            term *= h / (k + 1)
+        assert chi_square_sf(x, df) == pytest.approx(math.exp(-h) * total, rel=5e-14, abs=0)
+
+
+def test_chi_square_sf_refuses_nan_and_too_few_degrees_of_freedom_by_name() -> None:
+    with pytest.raises(ValueError, match=r"^degrees of freedom must be at least 1$"):
+        chi_square_sf(1.0, 0)
+    with pytest.raises(ValueError, match=r"^x is NaN$"):
+        chi_square_sf(math.nan, 3)
+
+
+def test_pearson_statistic_counts_expectations_below_one_and_single_surprises() -> None:
+    # An expected count below one is still an expectation, not "none expected".
+    assert chi_square_statistic([1, 9], [0.5, 9.5]) == pytest.approx(0.5 + 0.25 / 9.5)
+    # One observation where none is expected is already infinitely surprising.
+    assert chi_square_statistic([1, 9], [0, 10]) == math.inf
+    # A slot with nothing expected and nothing seen is skipped, not the end of the sum.
+    assert chi_square_statistic([0, 60, 40], [0, 50, 50]) == pytest.approx(4.0)
+
+
+def test_pearson_statistic_refuses_counts_and_expectations_of_different_lengths() -> None:
+    with pytest.raises(ValueError):
+        chi_square_statistic([10, 10, 10], [15, 15])
+
+
+@pytest.mark.parametrize("confidence", [0.0, 1.0, 1.5, -0.1])
+def test_two_sided_z_refuses_a_confidence_outside_the_open_unit_interval(
+    confidence: float,
+) -> None:
+    with pytest.raises(ValueError, match=r"^confidence must be between 0 and 1$"):
+        two_sided_z(confidence)
+
+
+@pytest.mark.parametrize("n", range(1, 31))
+def test_wilson_interval_ends_exactly_at_zero_and_one_at_the_extremes(n: int) -> None:
+    """Mathematically the interval touches 0 with no successes and 1 with all of them; in
+    floating point ``center -/+ half`` lands an ulp either side, so the ends are set."""
+    none = wilson_interval(0, n)
+    every = wilson_interval(n, n)
+    assert none is not None and none.low == 0.0
+    assert every is not None and every.high == 1.0
+
+
+@pytest.mark.parametrize(("successes", "n"), [(10.999999999999, 11), (28.999999999, 29)])
+def test_wilson_interval_stays_inside_the_unit_interval_near_all_successes(
+    successes: float, n: int
+) -> None:
+    """Weighted (fractional) successes just below ``n``: rounding puts ``center + half`` an ulp
+    above 1, and the interval is still capped at 1."""
+    interval = wilson_interval(successes, n)
+    assert interval is not None and 0.0 < interval.low < interval.high <= 1.0
+
+
+def test_wilson_and_mean_intervals_start_at_one_and_two_observations() -> None:
+    single = wilson_interval(1, 1)
+    assert single is not None
+    assert (single.low, single.high) == (pytest.approx(0.2065, abs=1e-4), 1.0)
+    pair = mean_interval(5.0, 1.0, 2)
+    assert pair is not None
+    half = 1.959963984540054 / math.sqrt(2)
+    assert (pair.low, pair.high) == (pytest.approx(5.0 - half), pytest.approx(5.0 + half))
+
+
+def test_mean_difference_needs_two_observations_on_each_side_and_no_more() -> None:
+    for treatment, control in (((3.0, 1.0, 2), (1.0, 1.0, 9)), ((3.0, 1.0, 9), (1.0, 1.0, 2))):
+        difference = mean_difference(treatment, control)
+        assert difference is not None
+        half = 1.959963984540054 * math.sqrt(1 / 2 + 1 / 9)
+        assert (difference.low, difference.high) == (
+            pytest.approx(2.0 - half),
+            pytest.approx(2.0 + half),
+        )
+    assert mean_difference((3.0, 1.0, 9), (1.0, 1.0, 1)) is None
+
+
+def test_rate_difference_uses_the_requested_confidence_on_both_sides() -> None:
+    """Newcombe's method 10 at 99%: each Wilson interval is taken at 99% too."""
+    interval = rate_difference((56, 70), (48, 80), confidence=0.99)
+    assert interval is not None
+    w1 = wilson_interval(56, 70, 0.99)
+    w2 = wilson_interval(48, 80, 0.99)
+    assert w1 is not None and w2 is not None
+    p1, p2 = 56 / 70, 48 / 80
+    assert interval.low == pytest.approx(
+        p1 - p2 - math.sqrt((p1 - w1.low) ** 2 + (w2.high - p2) ** 2)
+    )
+    assert interval.high == pytest.approx(
+        p1 - p2 + math.sqrt((w1.high - p1) ** 2 + (p2 - w2.low) ** 2)
+    )
+    at_95 = rate_difference((56, 70), (48, 80))
+    assert at_95 is not None and interval.low < at_95.low and interval.high > at_95.high
+
+
+def test_rate_difference_without_observations_on_either_side_is_none() -> None:
+    assert rate_difference((0, 0), (3, 10)) is None
+    assert rate_difference((3, 10), (0, 0)) is None
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "excludes"),
+    [(0.1, 0.2, True), (-0.2, -0.1, True), (0.0, 0.2, False), (-0.2, 0.0, False), (-1, 1, False)],
+)
+def test_an_interval_excludes_zero_only_strictly_on_one_side(
+    low: float, high: float, excludes: bool
+) -> None:
+    assert Interval(low, high).excludes_zero() is excludes

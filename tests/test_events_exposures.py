@@ -30,6 +30,7 @@ from tests.support import flags as fl
 
 SUPPORT = "support-retrieval-test"
 ARMS = ["control", "retrieval_profile_b"]
+KEY = "0123456789abcdef-exposure-key"
 IDS = {"conversationId": "c-1", "userId": "u-1", "accountId": "a-1", "workflowId": "w-1"}
 
 
@@ -133,6 +134,43 @@ def test_a_new_run_of_the_experiment_exposes_the_unit_again() -> None:
     assert [e[schema.RUN_ID] for e in exposures(sink)] == ["run-1", "run-2"]
 
 
+def test_exposed_says_whether_a_turn_repeats_the_units_recorded_exposure() -> None:
+    """The resolver's lock-free check before building an assignment: True only for the unit's
+    latest exposure in that run, to that variation under that variant name."""
+    recorder = ExposureRecorder(EventFanout([]), sweep_interval=None)
+    assert not recorder.exposed(SUPPORT, "", "c-1", "v-a", "control")
+
+    recorder.record(assignment(variation_id="v-a", variant="control"))
+
+    assert recorder.exposed(SUPPORT, "", "c-1", "v-a", "control")
+    assert not recorder.exposed(SUPPORT, "", "c-1", "v-b", "control")  # another variation
+    assert not recorder.exposed(SUPPORT, "", "c-1", "v-a", "renamed")  # the run renamed it
+    assert not recorder.exposed(SUPPORT, "", "c-2", "v-a", "control")  # another unit
+    assert not recorder.exposed(SUPPORT, "run-2", "c-1", "v-a", "control")  # another run
+    assert not recorder.exposed("other-experiment", "", "c-1", "v-a", "control")
+
+
+@pytest.mark.parametrize(
+    ("privacy", "unit_id"),
+    [
+        (Privacy(), "c-1"),
+        (Privacy.hashed(KEY), Privacy.hashed(KEY).protect("c-1")),
+        (Privacy.omitted(), "c-1"),  # the store needs a key; it is the application's own
+    ],
+    ids=["raw", "hash", "omit"],
+)
+def test_the_shared_key_names_kind_experiment_run_unit_id_and_variation(
+    privacy: Privacy, unit_id: str
+) -> None:
+    """Instances of different versions share the store during a rolling deploy: the key's
+    layout is a contract, not a detail."""
+    recorder = ExposureRecorder(EventFanout([]), privacy=privacy, sweep_interval=None)
+
+    key = recorder.shared_key(assignment(run_id="run-1", variation_id="v-a"))
+
+    assert key.split("\x1f") == ["exposure", SUPPORT, "run-1", "conversation", unit_id, "v-a"]
+
+
 def test_memory_is_bounded_by_forgetting_the_least_recent_unit() -> None:
     recorder = ExposureRecorder(EventFanout([]), max_units=2)
     recorder.record(assignment("c-1"))
@@ -196,7 +234,12 @@ def test_an_unreachable_store_still_sends_the_exposure_and_flags_it(
     assert details.error_code is None
     assert [e[schema.UNIT_ID] for e in exposures(sink)] == ["c-1"]
     [guardrail] = sink.guardrails(Guardrail.STORE_UNAVAILABLE)
-    assert guardrail[schema.EXPERIMENT_KEY] == SUPPORT
+    assert guardrail["message"] == (
+        "exposure deduplication store failed (ConnectionError); "
+        "sending the exposure, which may repeat one from another instance"
+    )
+    assert guardrail[schema.FLAG_KEY] == guardrail[schema.EXPERIMENT_KEY] == SUPPORT
+    assert guardrail[schema.ASSIGNMENT_UNIT] == "conversation"
     assert guardrail[schema.UNIT_ID] == "c-1"
 
 

@@ -18,10 +18,17 @@ from featbit_experiments import (
     InMemorySink,
     JsonLinesSink,
     Metric,
+    OutcomeRecorder,
     Privacy,
+    Unit,
     UnitPolicy,
 )
 from featbit_experiments import event_schema as schema
+from featbit_experiments.continuity.variants import ServedVariants
+from featbit_experiments.exposures import ExposureRecorder
+from featbit_experiments.guardrails import EventFanout
+from featbit_experiments.tracking import Outcome
+from featbit_experiments.units import UnitKey
 from tests.support import flags as fl
 
 SUPPORT = "support-retrieval-test"
@@ -77,6 +84,47 @@ def test_value_and_attributes_are_preserved(make_provider, of_client, sink: InMe
     assert outcome[schema.METRIC] == "resolved"
     assert outcome[schema.VALUE] == 2.25
     assert outcome[schema.ATTRIBUTES] == {"channel": "chat", "escalated": False}
+
+
+def test_an_outcome_names_the_experiment_its_run_and_its_flag_apart(
+    make_provider, of_client, sink: InMemorySink
+) -> None:
+    renamed = Experiment(SUPPORT, "conversation", experiment_key="retrieval-q3", run_id="run-2")
+    policy = UnitPolicy([renamed], [Metric("resolved", "conversation", ("retrieval-q3",))])
+    client = of_client(make_provider(flags(), policy))
+    client.get_string_details(SUPPORT, "control", ctx("c-1"))
+    client.track("resolved", ctx("c-1"))
+    [outcome] = outcomes(sink)
+    assert outcome[schema.EXPERIMENT_KEY] == "retrieval-q3"
+    assert outcome[schema.RUN_ID] == "run-2"
+    assert outcome[schema.FLAG_KEY] == SUPPORT
+
+
+def test_an_experiment_whose_unit_the_recorders_policy_lacks_gets_no_unit_id() -> None:
+    """The recorder reads other units' IDs through its own policy; an outcome for an
+    experiment on a unit that policy does not define (a recorder wired to another policy) is
+    recorded without a unit ID, never guessed and never an exception."""
+    ticket = Unit("ticket", "ticketId")
+    tickets = Experiment("ticket-triage", "ticket")
+    sink = InMemorySink()
+    events = EventFanout([sink])
+    exposures = ExposureRecorder(events, sweep_interval=None)
+    lookup = ServedVariants(exposures, None, lambda flag_key: None)
+    outcome = Outcome(
+        "triaged",
+        UnitKey("user", "u-1", "userId"),
+        1.0,
+        (tickets,),
+        other_ids={"userId": "u-1", "ticketId": "T-1"},
+    )
+
+    OutcomeRecorder(events, UnitPolicy([tickets], units=[ticket]), lookup).record(outcome)
+    OutcomeRecorder(events, UnitPolicy(), lookup).record(outcome)
+
+    knows, lacks = outcomes(sink)
+    assert knows[schema.UNIT_ID] == "T-1" and knows[schema.ASSIGNMENT_UNIT] == "ticket"
+    assert schema.UNIT_ID not in lacks and lacks[schema.ASSIGNMENT_UNIT] == "ticket"
+    assert lacks["ticketId"] == "T-1"  # still carried as one of the outcome's known IDs
 
 
 def test_outcome_of_a_unit_never_exposed_has_no_variant(

@@ -84,6 +84,7 @@ def test_an_invalid_direction_attribute_is_a_guardrail_and_not_recorded(
     [guardrail] = sink.guardrails(Guardrail.INVALID_METRIC_DIRECTION.value)
     assert "'down'" in guardrail["message"] and guardrail[schema.METRIC] == "turn_error"
     assert guardrail[schema.EXPERIMENT_KEY] == SUPPORT
+    assert guardrail[schema.ASSIGNMENT_UNIT] == "conversation"
 
 
 def test_a_non_string_direction_attribute_is_a_guardrail_not_an_exception(
@@ -108,7 +109,13 @@ def test_the_policy_wins_over_a_disagreeing_attribute_with_a_guardrail(
     [outcome] = sink.of_kind(schema.OUTCOME)
     assert outcome[schema.METRIC_DIRECTION] == schema.HIGHER_IS_BETTER
     [guardrail] = sink.guardrails(Guardrail.METRIC_DIRECTION_CONFLICT.value)
-    assert "policy" in guardrail["message"]
+    assert guardrail["message"] == (
+        "outcome 'resolved': tracking attribute says lower_is_better but the policy declares "
+        "higher_is_better; the policy's direction is recorded"
+    )
+    assert guardrail[schema.METRIC] == "resolved"
+    assert guardrail[schema.METRIC_UNIT] == guardrail[schema.ASSIGNMENT_UNIT] == "conversation"
+    assert guardrail[schema.EXPERIMENT_KEY] == SUPPORT
 
 
 def test_an_agreeing_attribute_raises_no_guardrail(

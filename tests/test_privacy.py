@@ -29,8 +29,14 @@ from featbit_experiments import (
 from featbit_experiments import event_schema as schema
 from featbit_experiments import telemetry_names as names
 from featbit_experiments.guardrails import EventFanout
-from featbit_experiments.privacy import id_fields_of
-from featbit_experiments.units import STANDARD_UNITS
+from featbit_experiments.privacy import (
+    _PSEUDONYM_CACHE_SIZE,
+    MIN_KEY_BYTES,
+    PrivacyMode,
+    id_fields_of,
+    unit_id_from_context_id,
+)
+from featbit_experiments.units import STANDARD_UNITS, UnitKey
 from tests.support import flags as fl
 from tests.support.capture import CapturedInsights
 
@@ -73,6 +79,60 @@ def test_hashing_without_a_long_enough_key_is_refused() -> None:
 def test_an_unknown_mode_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="raw, hash, omit"):
         Privacy("encrypt", KEY)
+
+
+def test_a_key_of_exactly_the_minimum_length_is_enough() -> None:
+    assert MIN_KEY_BYTES == 16
+    exact = Privacy.hashed("k" * MIN_KEY_BYTES)
+    assert exact.mode is PrivacyMode.HASH and exact.protect("c-1") != Privacy.hashed(KEY).protect(
+        "c-1"
+    )
+    with pytest.raises(ConfigurationError, match="16 bytes"):
+        Privacy.hashed("k" * (MIN_KEY_BYTES - 1))
+    # Bytes are counted, not characters: eight two-byte characters are a 16-byte key.
+    assert Privacy.hashed("é" * 8).protect("c-1") == Privacy.hashed("é".encode() * 8).protect("c-1")
+
+
+@pytest.mark.parametrize(
+    ("given", "mode"),
+    [("raw", PrivacyMode.RAW), ("hash", PrivacyMode.HASH), ("omit", PrivacyMode.OMIT)],
+)
+def test_a_mode_given_as_a_string_behaves_as_that_mode(given: str, mode: PrivacyMode) -> None:
+    """Settings read from configuration name the mode as text; it must act exactly as the
+    enum does (a "raw" string treated as not raw would drop every ID)."""
+    privacy = Privacy(given, KEY if mode is PrivacyMode.HASH else None)
+    assert privacy.mode is mode and str(privacy.mode) == given
+    assert privacy.is_raw is (mode is PrivacyMode.RAW)
+    assert (
+        privacy.protect("c-1")
+        == {
+            PrivacyMode.RAW: "c-1",
+            PrivacyMode.HASH: Privacy.hashed(KEY).protect("c-1"),
+            PrivacyMode.OMIT: None,
+        }[mode]
+    )
+
+
+def test_a_pseudonym_is_remembered_for_later_turns_within_its_bound() -> None:
+    """A conversation's later turns reuse the pseudonym (the same object, no new HMAC); the
+    memory is bounded, so past the bound the least recent ID is computed again (equal)."""
+    privacy = Privacy.hashed(KEY)
+    first = privacy.protect("conv-0")
+    assert privacy.protect("conv-0") is first
+    for i in range(1, _PSEUDONYM_CACHE_SIZE + 1):
+        privacy.protect(f"conv-{i}")
+    again = privacy.protect("conv-0")
+    assert again == first and again is not first
+
+
+def test_the_unit_id_is_read_back_from_its_context_id() -> None:
+    privacy = Privacy.hashed(KEY)
+    context_id = privacy.context_id(UnitKey("conversation", "conv-1", "conversationId"))
+    assert context_id == f"conversation:{privacy.protect('conv-1')}"
+    assert unit_id_from_context_id(context_id, "conversation") == privacy.protect("conv-1")
+    assert unit_id_from_context_id("conversation:c:1", "conversation") == "c:1"
+    assert unit_id_from_context_id("user:u-1", "conversation") is None
+    assert unit_id_from_context_id("conversation-x:c-1", "conversation") is None
 
 
 def test_the_key_never_shows_in_repr() -> None:
@@ -299,6 +359,26 @@ def test_with_hashing_no_raw_id_appears_in_any_sink_record(hashed_run: Run) -> N
     assert guardrails == {"missing_unit_id", "dispatch_key_mismatch", "metric_unit_mismatch"}
     for raw in RAW_IDS:
         assert raw not in text
+
+
+def test_with_hashing_each_experiment_evaluation_event_carries_its_units_pseudonym(
+    hashed_run: Run,
+) -> None:
+    privacy = Privacy.hashed(KEY)
+    evaluations = {
+        (e.attributes or {}).get(names.FEATURE_FLAG_KEY): dict(e.attributes or {})
+        for span in hashed_run.exporter.get_finished_spans()
+        for e in span.events
+        if e.name == names.FEATURE_FLAG_EVALUATION_EVENT
+        and names.ERROR_TYPE not in (e.attributes or {})
+    }
+    for flag, unit, raw in (
+        (SUPPORT, "conversation", "conv-raw-81"),
+        (STYLE, "user", "user-raw-17"),
+    ):
+        pseudonym = privacy.protect(raw)
+        assert evaluations[flag][names.EXPERIMENT_UNIT_ID] == pseudonym
+        assert evaluations[flag][names.FEATURE_FLAG_CONTEXT_ID] == f"{unit}:{pseudonym}"
 
 
 def test_with_hashing_flag_metadata_context_id_is_the_pseudonym(hashed_run: Run) -> None:

@@ -12,12 +12,15 @@ from featbit_experiments_langchain import (
     ExperimentCallbackHandler,
     experiment_branch,
 )
+from featbit_experiments_langchain.turn_context import TurnContextReader
 from langchain_core.runnables import RunnableConfig, RunnableLambda, RunnablePassthrough
 from openfeature import api
 from openfeature.client import OpenFeatureClient
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
+from openfeature.provider.in_memory_provider import InMemoryFlag, InMemoryProvider
 from openfeature.transaction_context import ContextVarsTransactionContextPropagator
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from adapters.langchain.tests.lc_support import FLAG, answering_chain, experiment_flag
 from featbit_experiments import Assignment, FeatBitProvider, Guardrail, InMemorySink
@@ -332,3 +335,228 @@ def test_a_router_without_a_provider_records_a_guardrail_where_the_handler_repor
 
     events = sink.guardrails(Guardrail.PROVIDER_NOT_READY.value)
     assert [e["flagKey"] for e in events] == [FLAG, FLAG]
+
+
+# -- nested routers and the async path --------------------------------------------------------
+
+STYLE = "reply-style"
+
+
+def two_flag_client(make_provider: Any, of_client: Any) -> OpenFeatureClient:
+    """Everyone in control on the router's flag, and on the "fancy" style."""
+    style = fl.flag(STYLE, ["plain", "fancy"], serve=1, tags=["unit:conversation"])
+    return of_client(make_provider([experiment_flag(serve=0), style]))
+
+
+def nested(client: OpenFeatureClient, seen: list[Any]) -> Any:
+    def look(_: Any, config: RunnableConfig) -> str:
+        seen.append((config.get("metadata") or {}).get(BRANCHES_METADATA_KEY))
+        return "ok"
+
+    inner = experiment_branch(STYLE, {"plain": look, "fancy": look}, client=client)
+    return experiment_branch(FLAG, {"control": inner, "retrieval_profile_b": inner}, client=client)
+
+
+def test_nested_routers_on_two_flags_pass_both_choices_down(
+    make_provider: Callable[..., FeatBitProvider],
+    of_client: Callable[[FeatBitProvider], OpenFeatureClient],
+) -> None:
+    seen: list[Any] = []
+
+    nested(two_flag_client(make_provider, of_client), seen).invoke(
+        QUESTION, {"metadata": {"conversation_id": "conv-nested"}}
+    )
+
+    assert seen == [{FLAG: "control", STYLE: "fancy"}]
+
+
+async def test_nested_routers_pass_both_choices_down_when_awaited(
+    make_provider: Callable[..., FeatBitProvider],
+    of_client: Callable[[FeatBitProvider], OpenFeatureClient],
+) -> None:
+    seen: list[Any] = []
+
+    await nested(two_flag_client(make_provider, of_client), seen).ainvoke(
+        QUESTION, {"metadata": {"conversation_id": "conv-nested"}}
+    )
+
+    assert seen == [{FLAG: "control", STYLE: "fancy"}]
+
+
+async def test_an_awaited_router_runs_each_conversations_branch_with_its_unit_id(
+    client: OpenFeatureClient, assignments: list[Assignment]
+) -> None:
+    chain = router(client)
+    expected = {f"conv-{i}": variant_for(client, f"conv-{i}") for i in range(12)}
+    assert set(expected.values()) == {"control", "retrieval_profile_b"}
+    assignments.clear()
+
+    outputs = {
+        conversation: await chain.ainvoke(QUESTION, {"metadata": {"conversation_id": conversation}})
+        for conversation in expected
+    }
+
+    assert outputs == {c: "A" if v == "control" else "B" for c, v in expected.items()}
+    assert [(a.unit_key.value, a.variant) for a in assignments] == list(expected.items())
+
+
+async def test_an_awaited_turn_without_unit_id_runs_the_default_branch(
+    client: OpenFeatureClient, sink: InMemorySink
+) -> None:
+    output = await router(client, default="retrieval_profile_b").ainvoke(QUESTION)
+
+    assert output == "B"
+    assert [e["flagKey"] for e in sink.guardrails(Guardrail.MISSING_UNIT_ID.value)] == [FLAG]
+
+
+# -- which branch a served value names, and how a router is built ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "names"),
+    [
+        (["control", "retrieval_profile_b"], ["arm-a", "arm-b"]),  # branches keyed by value
+        (["profile-a.json", "profile-b.json"], ["control", "retrieval_profile_b"]),  # by variant
+    ],
+    ids=["by-value", "by-variant"],
+)
+def test_the_branch_is_keyed_by_the_served_value_else_by_the_variant(
+    make_provider: Callable[..., FeatBitProvider],
+    of_client: Callable[[FeatBitProvider], OpenFeatureClient],
+    sink: InMemorySink,
+    values: list[str],
+    names: list[str],
+) -> None:
+    flag = fl.flag(FLAG, values, names=names, serve=1, tags=["unit:conversation"])
+    client = of_client(make_provider([flag]))
+
+    output = router(client).invoke(QUESTION, {"metadata": {"conversation_id": "conv-1"}})
+
+    assert output == "B"
+    assert sink.guardrails(Guardrail.FALLBACK_USED.value) == []
+
+
+def test_a_router_needs_a_branch_and_defaults_to_control_wherever_it_is_listed(
+    client: OpenFeatureClient,
+) -> None:
+    with pytest.raises(ValueError, match=rf"^experiment_branch\('{FLAG}'\) needs at least one"):
+        experiment_branch(FLAG, {}, client=client)
+    chain = experiment_branch(
+        FLAG, {"retrieval_profile_b": lambda _: "B", "control": lambda _: "A"}, client=client
+    )
+    assert chain.default == "control" and chain.name == f"experiment_branch:{FLAG}"
+    assert (
+        experiment_branch(FLAG, {"x": lambda _: 1, "y": lambda _: 2}, client=client).default == "x"
+    )
+
+
+def test_experiment_branch_passes_domain_reader_name_and_default_on(
+    provider: FeatBitProvider,
+) -> None:
+    domain = f"router-domain-{id(provider)}"
+    api.set_provider(provider, domain)
+    try:
+        chain = experiment_branch(
+            FLAG,
+            {"control": lambda _: "A", "retrieval_profile_b": lambda _: "B"},
+            domain=domain,
+            reader=TurnContextReader({"ticket": "conversation"}),
+            name="support-router",
+            default="retrieval_profile_b",
+        )
+        client = api.get_client(domain)
+        expected = {f"t-{i}": variant_for(client, f"t-{i}") for i in range(8)}
+
+        outputs = {t: chain.invoke(QUESTION, {"metadata": {"ticket": t}}) for t in expected}
+
+        assert chain.name == "support-router" and chain.default == "retrieval_profile_b"
+        assert outputs == {t: "A" if v == "control" else "B" for t, v in expected.items()}
+    finally:
+        api.clear_providers()
+
+
+def test_disagreeing_ids_and_a_missing_provider_are_explained_in_their_guardrails(
+    provider: FeatBitProvider, sink: InMemorySink, tracer_provider: Any
+) -> None:
+    handler = ExperimentCallbackHandler(tracer_provider=tracer_provider, provider=provider)
+    chain = experiment_branch(
+        FLAG,
+        {"control": lambda _: "A", "retrieval_profile_b": lambda _: "B"},
+        client=api.get_client("a-domain-nobody-set"),
+    )
+
+    chain.invoke(
+        QUESTION,
+        {
+            "callbacks": [handler],
+            "metadata": {"thread_id": "t-1", "user_id": "u-1"},
+            "configurable": {"thread_id": "t-2", "user_id": "u-2"},
+        },
+    )
+
+    [conflict] = sink.guardrails(Guardrail.INVALID_UNIT_ID.value)
+    assert conflict["message"] == (
+        "run metadata and configurable disagree on thread_id, user_id; those IDs are left out "
+        "of the turn's context"
+    )
+    [unset] = sink.guardrails(Guardrail.PROVIDER_NOT_READY.value)
+    assert unset["message"] == (
+        f"experiment_branch('{FLAG}') has no OpenFeature provider, so every turn runs the "
+        "default branch 'control'; call api.set_provider_and_wait(FeatBitProvider...) at "
+        "start-up, or pass a client= bound to a domain that has one"
+    )
+
+
+@pytest.mark.parametrize("awaited", [False, True], ids=["invoke", "ainvoke"])
+async def test_a_value_naming_no_branch_from_another_provider_is_reported_by_the_handler(
+    provider: FeatBitProvider, sink: InMemorySink, tracer_provider: Any, awaited: bool
+) -> None:
+    """A client whose provider is not ours (here OpenFeature's in-memory provider) has no
+    event fanout: the fallback is recorded through the callback handler's provider."""
+    domain = f"in-memory-{awaited}"
+    api.set_provider(
+        InMemoryProvider({FLAG: InMemoryFlag("retired", {"retired": "retired_profile"})}), domain
+    )
+    try:
+        handler = ExperimentCallbackHandler(tracer_provider=tracer_provider, provider=provider)
+        chain = router(api.get_client(domain))
+        config: RunnableConfig = {
+            "callbacks": [handler],
+            "metadata": {"conversation_id": "conv-1"},
+        }
+
+        output = (
+            await chain.ainvoke(QUESTION, config) if awaited else chain.invoke(QUESTION, config)
+        )
+
+        assert output == "A"
+        [fallback] = sink.guardrails(Guardrail.FALLBACK_USED.value)
+        assert (fallback["flagKey"], fallback["variation"]) == (FLAG, "retired")
+    finally:
+        api.clear_providers()
+
+
+@pytest.mark.parametrize("awaited", [False, True], ids=["invoke", "ainvoke"])
+async def test_a_failed_evaluation_is_recorded_with_the_default_branch_as_its_value(
+    client: OpenFeatureClient,
+    handler: ExperimentCallbackHandler,
+    exporter: InMemorySpanExporter,
+    awaited: bool,
+) -> None:
+    """The router evaluates with its default branch as OpenFeature's default, so the turn's
+    ``feature_flag.evaluation`` event says which value a failed evaluation served."""
+    chain = router(client, default="retrieval_profile_b")
+    config: RunnableConfig = {"callbacks": [handler]}
+
+    output = await chain.ainvoke(QUESTION, config) if awaited else chain.invoke(QUESTION, config)
+
+    assert output == "B"
+    [event] = [
+        e
+        for span in exporter.get_finished_spans()
+        for e in span.events
+        if e.name == "feature_flag.evaluation"
+    ]
+    attributes = dict(event.attributes or {})
+    assert attributes["feature_flag.key"] == FLAG
+    assert attributes["feature_flag.result.value"] == "retrieval_profile_b"

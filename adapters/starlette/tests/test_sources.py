@@ -13,10 +13,12 @@ from featbit_experiments_starlette import (
     authenticated_tenant,
     authenticated_user,
     cookie,
+    default_sources,
     header,
     path_param,
     query_param,
 )
+from featbit_experiments_starlette.sources import Repeated
 from starlette.authentication import BaseUser, SimpleUser, UnauthenticatedUser
 
 from adapters.starlette.tests.apps import TenantUser
@@ -121,9 +123,7 @@ def test_the_authenticated_tenant_source_reads_the_tenant() -> None:
 
 
 def test_a_later_source_is_used_when_the_earlier_ones_have_no_value() -> None:
-    reader = UnitReader(
-        UnitCatalog(), {"conversation": (header("x-thread"), query_param("cid"))}
-    )
+    reader = UnitReader(UnitCatalog(), {"conversation": (header("x-thread"), query_param("cid"))})
 
     ids, problems = reader.read(scope(query=b"cid=q-1"))
 
@@ -131,9 +131,7 @@ def test_a_later_source_is_used_when_the_earlier_ones_have_no_value() -> None:
 
 
 def test_sources_that_disagree_give_no_id_but_a_conflict_naming_both() -> None:
-    reader = UnitReader(
-        UnitCatalog(), {"conversation": (header("x-thread"), query_param("cid"))}
-    )
+    reader = UnitReader(UnitCatalog(), {"conversation": (header("x-thread"), query_param("cid"))})
 
     ids, problems = reader.read(scope(headers=[(b"x-thread", b"t-1")], query=b"cid=q-1"))
 
@@ -144,9 +142,7 @@ def test_sources_that_disagree_give_no_id_but_a_conflict_naming_both() -> None:
 
 
 def test_an_invalid_value_is_not_followed_by_the_next_sources_value() -> None:
-    reader = UnitReader(
-        UnitCatalog(), {"conversation": (header("x-thread"), query_param("cid"))}
-    )
+    reader = UnitReader(UnitCatalog(), {"conversation": (header("x-thread"), query_param("cid"))})
 
     ids, problems = reader.read(scope(headers=[(b"x-thread", b"a b")], query=b"cid=q-1"))
 
@@ -193,3 +189,139 @@ def test_an_unknown_unit_is_a_configuration_error() -> None:
 def test_a_bare_callable_counts_as_client_controlled() -> None:
     with pytest.raises(ConfigurationError, match="client-controlled"):
         UnitReader(UnitCatalog(), {"user": lambda scope: "u-1"})
+
+
+# -- what each source reads, exactly ----------------------------------------------------------
+
+
+def test_a_repeated_header_joins_every_copy_into_one_repeated_value() -> None:
+    repeated = [(b"x-conversation-id", b"c-1"), (b"x-other", b"o"), (b"x-conversation-id", b"c-2")]
+
+    value = header("x-conversation-id")(scope(headers=repeated))
+
+    assert isinstance(value, Repeated) and value == "c-1, c-2"
+
+
+def test_a_query_parameter_sent_once_is_its_value_and_twice_is_repeated() -> None:
+    source = query_param("cid")
+
+    once = source(scope(query=b"cid=c-1&other=x"))
+    twice = source(scope(query=b"cid=c-1&other=x&cid=c-2"))
+
+    assert once == "c-1" and not isinstance(once, Repeated)
+    assert isinstance(twice, Repeated) and twice == "c-1, c-2"
+
+
+def test_a_blank_query_parameter_is_read_as_sent_so_a_blank_copy_still_repeats() -> None:
+    """``?cid=`` is an empty value (which the reader treats as absent), and ``?cid=&cid=c-1``
+    is two copies: the blank one is not silently dropped to let the other through."""
+    source = query_param("cid")
+
+    assert source(scope(query=b"cid=")) == ""
+    blank_then_value = source(scope(query=b"cid=&cid=c-1"))
+    assert isinstance(blank_then_value, Repeated) and blank_then_value == ", c-1"
+    ids, invalid = UnitReader(UnitCatalog(), {"conversation": (source,)}).read(
+        scope(query=b"cid=&cid=c-1")
+    )
+    assert ids == {} and [i.source.description for i in invalid] == ["query cid"]
+
+
+def test_a_cookie_sent_once_is_its_value_whichever_cookie_header_carries_it() -> None:
+    source = cookie("conversation")
+    headers = [(b"cookie", b"theme=dark"), (b"cookie", b"lang=en; conversation=c-9")]
+
+    value = source(scope(headers=headers))
+
+    assert value == "c-9" and not isinstance(value, Repeated)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(b"cookie", b"conversation=c-1;conversation=c-2")],
+        [(b"cookie", b"conversation=c-1; theme=dark; conversation=c-2")],
+        [(b"cookie", b"conversation=c-1"), (b"cookie", b"conversation=c-2")],
+    ],
+    ids=["one-header-no-spaces", "one-header", "two-headers"],
+)
+def test_a_cookie_sent_twice_is_one_repeated_value(headers: list[tuple[bytes, bytes]]) -> None:
+    value = cookie("conversation")(scope(headers=headers))
+
+    assert isinstance(value, Repeated) and value == "c-1, c-2"
+
+
+def test_a_path_source_says_where_it_reads() -> None:
+    source = path_param("cid", "/chat/{cid}")
+
+    assert (source.location, source.name, source.description) == ("path", "cid", "path cid")
+    assert source.client_controlled is True
+    with pytest.raises(
+        ValueError, match=r"^path_param needs at least one route template naming the parameter$"
+    ):
+        path_param("cid")
+
+
+def test_a_path_outside_the_root_path_is_matched_whole() -> None:
+    source = path_param("cid", "/chat/{cid}")
+
+    # "/abc" is as long as "/api": stripping it regardless would leave "/chat/c-3".
+    assert source(scope("/abc/chat/c-3", root_path="/api")) is None
+
+
+def test_a_root_path_is_stripped_only_at_a_segment_boundary() -> None:
+    whole = path_param("cid", "/apiary/chat/{cid}")
+    below_root = path_param("cid", "/{cid}")
+
+    assert whole(scope("/apiary/chat/c-3", root_path="/api")) == "c-3"
+    # The mount's own root is the empty route path, which no parameter matches.
+    assert below_root(scope("/api", root_path="/api")) is None
+    assert below_root(scope("/api/c-4", root_path="/api")) == "c-4"
+
+
+def test_authentication_sources_are_server_side_and_need_the_user_scope() -> None:
+    for source in (
+        authenticated_user(),
+        authenticated_tenant(),
+        authenticated_user(to_id=str.upper),
+        authenticated_tenant(to_id=str.upper),
+    ):
+        assert source.location == "auth" and source.client_controlled is False
+        assert source.scope_key == "user"
+    assert authenticated_user(to_id=str.upper).name == "user.identity"
+    assert authenticated_tenant().name == "user.tenant_id"
+
+
+def test_to_id_maps_the_identity_and_is_not_called_for_anonymous_requests() -> None:
+    def to_id(identity: str) -> str:
+        return "id-" + identity.lower()
+
+    assert authenticated_user(to_id=to_id)(scope(user=SimpleUser("Alice"))) == "id-alice"
+    assert authenticated_tenant(to_id=to_id)(scope(user=TenantUser("alice", "ACME"))) == "id-acme"
+    assert authenticated_user(to_id=to_id)(scope(user=UnauthenticatedUser())) is None
+    assert authenticated_user(to_id=to_id)(scope()) is None
+
+
+def test_a_user_without_the_attribute_or_with_none_in_it_has_no_id() -> None:
+    assert authenticated_tenant()(scope(user=SimpleUser("alice"))) is None
+    no_tenant = TenantUser("alice", "acme")
+    no_tenant.tenant_id = None  # type: ignore[assignment]
+    assert authenticated_tenant()(scope(user=no_tenant)) is None
+
+
+@pytest.mark.parametrize(
+    ("unit", "position", "field"),
+    [
+        ("conversation", 0, b"x-conversation-id"),
+        ("user", 1, b"x-user-id"),
+        ("account", 1, b"x-account-id"),
+        ("workflow", 0, b"x-workflow-id"),
+        ("request", 0, b"x-request-id"),
+    ],
+)
+def test_each_default_unit_reads_its_documented_header(
+    unit: str, position: int, field: bytes
+) -> None:
+    source = default_sources()[unit][position]
+
+    assert source.location == "header" and source.header_key == field
+    assert source(scope(headers=[(field, b"id-1")])) == "id-1"
