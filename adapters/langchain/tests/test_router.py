@@ -560,3 +560,28 @@ async def test_a_failed_evaluation_is_recorded_with_the_default_branch_as_its_va
     attributes = dict(event.attributes or {})
     assert attributes["feature_flag.key"] == FLAG
     assert attributes["feature_flag.result.value"] == "retrieval_profile_b"
+
+
+class ChainBlindHandler(ExperimentCallbackHandler):
+    """A handler subclass that opts out of chain callbacks (LangChain's ``ignore_chain``): it
+    stays among the run's handlers but never sees the router's run start, so it tracks no turn
+    for it."""
+
+    @property
+    def ignore_chain(self) -> bool:
+        return True
+
+
+def test_a_handler_that_tracks_no_turn_for_the_run_leaves_the_router_choosing(
+    client: OpenFeatureClient, provider: FeatBitProvider
+) -> None:
+    handler = ChainBlindHandler()
+    chain = router(client)
+    expected = variant_for(client, "conv-blind")
+
+    output = chain.invoke(
+        QUESTION, {"callbacks": [handler], "metadata": {"conversation_id": "conv-blind"}}
+    )
+
+    assert output == ("A" if expected == "control" else "B")
+    assert handler.tracker.active_runs == 0
