@@ -350,3 +350,98 @@ def test_end_unit_with_the_store_down_returns_false_reports_it_and_forgets_the_u
     move_rollout(provider.client, experiment_flag(0.0, version=2))
     # c-1 ended: the current rollout; c-2 did not: what this instance served it, put back
     assert [evaluate(provider, c).value for c in ("c-1", "c-2")] == [CONTROL, TREATMENT]
+
+
+class InterruptedClient(PublicSurfaceOnly):
+    """The SDK without its internals, with something happening while FeatBit evaluates: what
+    happens in the world between the ledger's read of a unit and its claim of it."""
+
+    def __init__(self, client: Any, meanwhile: Callable[[], None]) -> None:
+        super().__init__(client)
+        self._meanwhile = meanwhile
+
+    def variation_detail(self, *args: Any, **kwargs: Any) -> Any:
+        meanwhile, self._meanwhile = self._meanwhile, lambda: None
+        meanwhile()
+        return self._client.variation_detail(*args, **kwargs)
+
+
+@pytest.fixture
+def interrupted(
+    make_provider: Any, store: RedisStore, sink: InMemorySink
+) -> Iterator[Callable[[Callable[[], None]], tuple[FeatBitProvider, Any]]]:
+    made: list[FeatBitProvider] = []
+
+    def make(meanwhile: Callable[[], None]) -> tuple[FeatBitProvider, Any]:
+        owned = make_provider([experiment_flag(1.0)], policy(RollbackMode.FINISH_ACTIVE))
+        provider = FeatBitProvider(
+            InterruptedClient(owned.client, meanwhile),
+            policy=policy(RollbackMode.FINISH_ACTIVE),
+            sinks=[sink],
+            store=store,
+        )
+        made.append(provider)
+        return provider, owned.client
+
+    yield make
+    for provider in made:
+        provider.shutdown()
+
+
+def test_redis_stopping_between_the_ledger_read_and_its_claim_keeps_the_unit_on_its_variant(
+    server: ThrowawayRedis,
+    store: RedisStore,
+    interrupted: Callable[[Callable[[], None]], tuple[FeatBitProvider, Any]],
+    sink: InMemorySink,
+) -> None:
+    provider, client = interrupted(server.stop)
+    served = evaluate(provider, "c-1")
+    assert (served.value, served.error_code) == (TREATMENT, None)
+    error = outage_error(store)
+    [outage] = sink.guardrails("store_unavailable")
+    assert unit_of(outage) == expected_unit("c-1")
+    assert outage["message"].endswith(f": {error}")
+
+    server.start()
+    wait_until_answering(store)
+    move_rollout(client, experiment_flag(0.0, version=2))
+    kept = evaluate(provider, "c-1")
+    assert (kept.value, kept.reason) == (TREATMENT, Reason.CACHED)
+    assert evaluate(provider, "c-2").value == CONTROL
+
+
+def test_another_instance_claiming_first_wins_and_its_variation_is_served(
+    store: RedisStore,
+    make_provider: Any,
+    interrupted: Callable[[Callable[[], None]], tuple[FeatBitProvider, Any]],
+    sink: InMemorySink,
+) -> None:
+    other = make_provider([experiment_flag(0.0)], policy(RollbackMode.FINISH_ACTIVE), store=store)
+    provider, _ = interrupted(lambda: evaluate(other, "c-1"))
+    served = evaluate(provider, "c-1")
+    assert (served.value, served.reason, served.error_code) == (CONTROL, Reason.CACHED, None)
+    assert sink.guardrails("variant_switched") == []
+
+
+def test_what_an_instance_claimed_is_what_it_serves_when_the_store_goes_down(
+    server: ThrowawayRedis,
+    degraded: Callable[[RollbackMode], FeatBitProvider],
+) -> None:
+    provider = degraded(RollbackMode.FINISH_ACTIVE)
+    assert evaluate(provider, "c-1").value == TREATMENT
+    server.stop()
+    move_rollout(provider.client, experiment_flag(0.0, version=2))
+    kept = evaluate(provider, "c-1")
+    assert (kept.value, kept.reason) == (TREATMENT, Reason.CACHED)
+    assert evaluate(provider, "c-2").value == CONTROL
+
+
+def test_finish_active_with_featbit_erroring_serves_the_variation_redis_holds(
+    store: RedisStore, make_provider: Any, instance: InstanceFactory, sink: InMemorySink
+) -> None:
+    assert evaluate(instance(RollbackMode.FINISH_ACTIVE), "c-1").value == TREATMENT
+    other = make_provider([experiment_flag(0.0)], policy(RollbackMode.FINISH_ACTIVE), store=store)
+    move_rollout(other.client, broken_flag(2))
+    held = evaluate(other, "c-1")
+    assert (held.value, held.reason, held.error_code) == (TREATMENT, Reason.CACHED, None)
+    assert sink.guardrails("fallback_used") == []
