@@ -11,6 +11,7 @@ traceable to its source.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,7 +23,7 @@ from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import Reason
 
 from featbit_experiments import Experiment, FeatBitProvider, InMemorySink, RollbackMode, UnitPolicy
-from featbit_experiments.continuity import LedgerKey, RedisStore, StoreUnavailable
+from featbit_experiments.continuity import InMemoryStore, LedgerKey, RedisStore, StoreUnavailable
 from featbit_experiments.continuity.store import AssignmentStore
 from tests.support import flags as fl
 from tests.support.redis_server import ThrowawayRedis
@@ -445,3 +446,72 @@ def test_finish_active_with_featbit_erroring_serves_the_variation_redis_holds(
     held = evaluate(other, "c-1")
     assert (held.value, held.reason, held.error_code) == (TREATMENT, Reason.CACHED, None)
     assert sink.guardrails("fallback_used") == []
+
+
+def test_an_exception_escaping_the_sdk_serves_the_default_with_fallback_used_and_a_log_line(
+    interrupted: Callable[[Callable[[], None]], tuple[FeatBitProvider, Any]],
+    sink: InMemorySink,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def sdk_bug() -> None:
+        raise RuntimeError("boom")
+
+    provider, _ = interrupted(sdk_bug)
+    with caplog.at_level(logging.ERROR, logger="featbit_experiments"):
+        failed = evaluate(provider, "c-1")
+    assert (failed.value, failed.error_code, failed.error_message) == (
+        "default",
+        ErrorCode.GENERAL,
+        "FeatBit evaluation failed: boom",
+    )
+    [line] = [r for r in caplog.records if r.exc_info is not None]
+    assert line.getMessage() == f"FeatBit evaluation of {FLAG!r} failed"
+    [fallback] = sink.guardrails("fallback_used")
+    assert unit_of(fallback) == expected_unit("c-1")
+    assert fallback["errorCode"] == "GENERAL"
+    assert fallback["message"] == (
+        f"no variation is known for this conversation in experiment {EXPERIMENT_KEY!r} "
+        "(FeatBit evaluation failed: boom); serving the default"
+    )
+    assert evaluate(provider, "c-1").value == TREATMENT  # the next turn asks FeatBit again
+
+
+class RemoteWithoutLocalCopy:
+    """A third-party remote store (the ``AssignmentStore`` protocol) that keeps no local copy
+    of the ledger, so it has no ``cached``; backed here by an in-process map."""
+
+    is_remote = True
+
+    def __init__(self) -> None:
+        self._map = InMemoryStore(sweep_interval=None)
+
+    def touch(self, key: LedgerKey) -> Any:
+        return self._map.touch(key)
+
+    def claim(self, key: LedgerKey, entry: Any) -> Any:
+        return self._map.claim(key, entry)
+
+    def replace(self, key: LedgerKey, entry: Any) -> Any:
+        return self._map.replace(key, entry)
+
+    def end_unit(self, unit: str, unit_id: str) -> bool:
+        return self._map.end_unit(unit, unit_id)
+
+    def record_unit(self, experiment_key: str, run_id: str, unit: str) -> str:
+        return self._map.record_unit(experiment_key, run_id, unit)
+
+    def close(self) -> None:
+        self._map.close()
+
+
+def test_a_remote_store_without_a_local_copy_serves_a_known_unit_from_the_ledger(
+    make_provider: Any,
+) -> None:
+    store = RemoteWithoutLocalCopy()
+    provider = make_provider(
+        [experiment_flag(1.0)], policy(RollbackMode.FINISH_ACTIVE), store=store
+    )
+    assert evaluate(provider, "c-1").value == TREATMENT
+    move_rollout(provider.client, experiment_flag(0.0, version=2))
+    kept = evaluate(provider, "c-1")
+    assert (kept.value, kept.reason, kept.error_code) == (TREATMENT, Reason.CACHED, None)
