@@ -515,3 +515,27 @@ def test_a_remote_store_without_a_local_copy_serves_a_known_unit_from_the_ledger
     move_rollout(provider.client, experiment_flag(0.0, version=2))
     kept = evaluate(provider, "c-1")
     assert (kept.value, kept.reason, kept.error_code) == (TREATMENT, Reason.CACHED, None)
+
+
+def test_contain_serving_the_ledger_after_a_featbit_error_names_contain_in_the_switch(
+    server: ThrowawayRedis,
+    store: RedisStore,
+    make_provider: Any,
+    instance: InstanceFactory,
+    sink: InMemorySink,
+) -> None:
+    provider = instance(RollbackMode.CONTAIN)
+    server.stop()
+    assert evaluate(provider, "c-1").value == TREATMENT
+    server.start()
+    wait_until_answering(store)
+    other = make_provider([experiment_flag(0.0)], policy(RollbackMode.CONTAIN), store=store)
+    assert evaluate(other, "c-1").value == CONTROL
+    sink.clear()
+    move_rollout(provider.client, broken_flag(version=2))
+    served = evaluate(provider, "c-1")
+    assert (served.value, served.reason, served.error_code) == (CONTROL, Reason.CACHED, None)
+    [switch] = sink.guardrails("variant_switched")
+    assert unit_of(switch) == expected_unit("c-1")
+    assert (switch["fromVariationId"], switch["toVariationId"]) == (TREATMENT_ID, CONTROL_ID)
+    assert "(rollback: contain)" in switch["message"]
