@@ -173,15 +173,19 @@ def test_contain_reports_a_move_made_while_the_store_was_down_once_it_answers(
 
 
 def test_contain_after_a_featbit_error_serves_the_ledger_variation_from_redis(
-    store: RedisStore, instance: InstanceFactory, sink: InMemorySink
+    instance: InstanceFactory, sink: InMemorySink, caplog: pytest.LogCaptureFixture
 ) -> None:
     provider = instance(RollbackMode.CONTAIN)
     assert evaluate(provider, "c-1").value == TREATMENT
     move_rollout(provider.client, broken_flag(version=2))
-    held = evaluate(provider, "c-1")
+    with caplog.at_level(logging.ERROR, logger="featbit_experiments"):
+        held = evaluate(provider, "c-1")
     assert (held.value, held.reason, held.error_code) == (TREATMENT, Reason.CACHED, None)
     assert sink.guardrails("fallback_used") == []
     assert sink.guardrails("variant_switched") == []
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == [
+        f"FeatBit evaluation of {FLAG!r} failed"
+    ]
 
 
 def test_contain_with_featbit_erroring_and_the_store_down_serves_what_this_instance_served(
@@ -438,14 +442,36 @@ def test_what_an_instance_claimed_is_what_it_serves_when_the_store_goes_down(
 
 
 def test_finish_active_with_featbit_erroring_serves_the_variation_redis_holds(
-    store: RedisStore, make_provider: Any, instance: InstanceFactory, sink: InMemorySink
+    store: RedisStore,
+    make_provider: Any,
+    instance: InstanceFactory,
+    sink: InMemorySink,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     assert evaluate(instance(RollbackMode.FINISH_ACTIVE), "c-1").value == TREATMENT
     other = make_provider([experiment_flag(0.0)], policy(RollbackMode.FINISH_ACTIVE), store=store)
     move_rollout(other.client, broken_flag(2))
-    held = evaluate(other, "c-1")
+    with caplog.at_level(logging.ERROR, logger="featbit_experiments"):
+        held = evaluate(other, "c-1")
     assert (held.value, held.reason, held.error_code) == (TREATMENT, Reason.CACHED, None)
     assert sink.guardrails("fallback_used") == []
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == [
+        f"FeatBit evaluation of {FLAG!r} failed"
+    ]
+
+
+def test_a_claimed_entry_records_its_variation_unit_and_times(
+    store: RedisStore, instance: InstanceFactory
+) -> None:
+    provider = instance(RollbackMode.FINISH_ACTIVE)
+    before = time.time()
+    assert evaluate(provider, "c-1").value == TREATMENT
+    after = time.time()
+    entry = store.touch(LedgerKey(EXPERIMENT_KEY, RUN_ID, "conversation", "c-1"))
+    assert entry is not None
+    assert (entry.variation_id, entry.unit) == (TREATMENT_ID, "conversation")
+    assert before <= entry.assigned_at <= after
+    assert entry.assigned_at <= entry.last_seen
 
 
 def test_an_exception_escaping_the_sdk_serves_the_default_with_fallback_used_and_a_log_line(
