@@ -136,6 +136,7 @@ def test_contain_with_the_store_down_serves_featbit_and_reports_the_outage_for_t
     server: ThrowawayRedis, store: RedisStore, instance: InstanceFactory, sink: InMemorySink
 ) -> None:
     provider = instance(RollbackMode.CONTAIN)
+    assert evaluate(provider, "c-0").value == TREATMENT  # the run's unit is on record
     server.stop()
     error = outage_error(store)
     first = evaluate(provider, "c-1")
@@ -206,6 +207,7 @@ def test_contain_with_featbit_erroring_and_nothing_known_serves_the_default_with
     server: ThrowawayRedis, store: RedisStore, instance: InstanceFactory, sink: InMemorySink
 ) -> None:
     provider = instance(RollbackMode.CONTAIN)
+    assert evaluate(provider, "c-0").value == TREATMENT  # the run's unit is on record
     server.stop()
     error = outage_error(store)
     move_rollout(provider.client, broken_flag(version=2))
@@ -565,3 +567,22 @@ def test_contain_serving_the_ledger_after_a_featbit_error_names_contain_in_the_s
     assert unit_of(switch) == expected_unit("c-1")
     assert (switch["fromVariationId"], switch["toVariationId"]) == (TREATMENT_ID, CONTROL_ID)
     assert "(rollback: contain)" in switch["message"]
+
+
+def test_contain_reports_a_rollout_move_and_serves_the_new_variation_through_an_outage(
+    server: ThrowawayRedis, instance: InstanceFactory, sink: InMemorySink
+) -> None:
+    provider = instance(RollbackMode.CONTAIN)
+    assert evaluate(provider, "c-1").value == TREATMENT
+    move_rollout(provider.client, experiment_flag(0.0, version=2))
+    moved = evaluate(provider, "c-1")
+    assert (moved.value, moved.error_code) == (CONTROL, None)
+    [switch] = sink.guardrails("variant_switched")
+    assert unit_of(switch) == expected_unit("c-1")
+    assert (switch["fromVariationId"], switch["toVariationId"]) == (TREATMENT_ID, CONTROL_ID)
+    assert "(rollback: contain)" in switch["message"]
+
+    server.stop()
+    move_rollout(provider.client, broken_flag(version=3))
+    held = evaluate(provider, "c-1")
+    assert (held.value, held.reason, held.error_code) == (CONTROL, Reason.CACHED, None)
