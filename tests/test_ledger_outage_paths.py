@@ -586,3 +586,37 @@ def test_contain_reports_a_rollout_move_and_serves_the_new_variation_through_an_
     move_rollout(provider.client, broken_flag(version=3))
     held = evaluate(provider, "c-1")
     assert (held.value, held.reason, held.error_code) == (CONTROL, Reason.CACHED, None)
+
+
+class RolloutLandsMidEvaluation:
+    """A real FeatBit client on which a newer flag version arrives the moment anything reads
+    the flag from its store again during an evaluation (after the resolver's own read)."""
+
+    def __init__(self, client: Any, newer: dict[str, Any]) -> None:
+        self._client = client
+        self._newer = newer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def _get_flag_internal(self, key: str) -> Any:
+        move_rollout(self._client, self._newer)
+        return self._client._get_flag_internal(key)
+
+
+@pytest.mark.parametrize("rollback", [RollbackMode.FINISH_ACTIVE, RollbackMode.CONTAIN])
+def test_featbit_evaluates_the_flag_version_the_ledger_checked(
+    rollback: RollbackMode, store: RedisStore, make_provider: Any, sink: InMemorySink
+) -> None:
+    owned = make_provider([experiment_flag(1.0)], policy(rollback))
+    provider = FeatBitProvider(
+        RolloutLandsMidEvaluation(owned.client, experiment_flag(0.0, version=2)),
+        policy=policy(rollback),
+        sinks=[sink],
+        store=store,
+    )
+    try:
+        served = evaluate(provider, "c-1")
+    finally:
+        provider.shutdown()
+    assert (served.value, served.error_code) == (TREATMENT, None)
