@@ -620,3 +620,26 @@ def test_featbit_evaluates_the_flag_version_the_ledger_checked(
     finally:
         provider.shutdown()
     assert (served.value, served.error_code) == (TREATMENT, None)
+
+
+def test_finish_active_serving_redis_after_a_featbit_error_names_finish_active_in_the_switch(
+    server: ThrowawayRedis,
+    store: RedisStore,
+    make_provider: Any,
+    instance: InstanceFactory,
+    sink: InMemorySink,
+) -> None:
+    provider = instance(RollbackMode.FINISH_ACTIVE)
+    server.stop()
+    assert evaluate(provider, "c-1").value == TREATMENT
+    server.start()
+    wait_until_answering(store)
+    other = make_provider([experiment_flag(0.0)], policy(RollbackMode.FINISH_ACTIVE), store=store)
+    assert evaluate(other, "c-1").value == CONTROL
+    sink.clear()
+    move_rollout(provider.client, broken_flag(version=2))
+    served = evaluate(provider, "c-1")
+    assert (served.value, served.reason, served.error_code) == (CONTROL, Reason.CACHED, None)
+    [switch] = sink.guardrails("variant_switched")
+    assert (switch["fromVariationId"], switch["toVariationId"]) == (TREATMENT_ID, CONTROL_ID)
+    assert "(rollback: finish_active, after the ledger lost it or was down)" in switch["message"]
