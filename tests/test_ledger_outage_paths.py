@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import redis
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import Reason
@@ -643,3 +644,23 @@ def test_finish_active_serving_redis_after_a_featbit_error_names_finish_active_i
     [switch] = sink.guardrails("variant_switched")
     assert (switch["fromVariationId"], switch["toVariationId"]) == (TREATMENT_ID, CONTROL_ID)
     assert "(rollback: finish_active, after the ledger lost it or was down)" in switch["message"]
+
+
+def test_a_claim_redis_timed_out_on_keeps_the_unit_in_doubt_until_it_is_claimed_again(
+    server: ThrowawayRedis,
+    store: RedisStore,
+    interrupted: Callable[[Callable[[], None]], tuple[FeatBitProvider, Any]],
+) -> None:
+    admin = redis.Redis.from_url(server.url)
+
+    def pause_redis() -> None:  # Redis stalls past the store's timeout, keeping its data
+        admin.client_pause(1000)
+
+    provider, client = interrupted(pause_redis)
+    assert evaluate(provider, "c-1").value == TREATMENT
+    admin.client_unpause()
+    wait_until_answering(store)
+    move_rollout(client, experiment_flag(0.0, version=2))
+    kept = evaluate(provider, "c-1")
+    assert (kept.value, kept.reason) == (TREATMENT, Reason.CACHED)
+    admin.close()
