@@ -156,7 +156,7 @@ class AssignmentLedger:
         if self._remote:  # a local store always answers: nothing to note
             self.recovery.answered()
         if entry is not None:
-            return self._serve_entry(view, key, entry)
+            return self._serve_entry(view, key, entry, contain=False)
         restored = self.recovery.restore(view, key, None)
         if restored is not None:
             return restored
@@ -170,7 +170,7 @@ class AssignmentLedger:
             self.recovery.remember(key, served.variation_id, store_answered=False)
             return served
         if winner.variation_id != served.variation_id:
-            return self._serve_entry(view, key, winner)
+            return self._serve_entry(view, key, winner, contain=False)
         self.recovery.remember(key, served.variation_id)
         return served
 
@@ -191,7 +191,7 @@ class AssignmentLedger:
             return served
         self.recovery.answered()
         if not created:
-            return self._serve_entry(view, key, winner)
+            return self._serve_entry(view, key, winner, contain=False)
         restored = self.recovery.restore(view, key, served)
         if restored is not None:
             return restored
@@ -220,7 +220,7 @@ class AssignmentLedger:
                 return self.recovery.remembered(view, key) or self._no_variant(view, key, served)
             if entry is None:
                 return self._no_variant(view, key, served)
-            return self._serve_entry(view, key, entry)
+            return self._serve_entry(view, key, entry, contain=True)
         try:
             previous = self.store.replace(key, _entry(key, served, view))
         except StoreUnavailable as error:
@@ -245,10 +245,14 @@ class AssignmentLedger:
 
     # -- outcomes -------------------------------------------------------------------------
 
-    def _serve_entry(self, view: FlagView, key: LedgerKey, entry: LedgerEntry) -> Result:
+    def _serve_entry(
+        self, view: FlagView, key: LedgerKey, entry: LedgerEntry, *, contain: bool
+    ) -> Result:
+        """The ledger's variation for the unit, or the default when the flag lost it.
+        ``contain``: the experiment's rollback mode, named in a ``variant_switched`` report."""
         if entry.variation_id in view.raw_values:
             if self.recovery.served is not None:  # a remote store: note what was served
-                self.recovery.moved(view, key, entry.variation_id, contain=False)
+                self.recovery.moved(view, key, entry.variation_id, contain=contain)
             return Served(entry.variation_id, LEDGER_REASON)
         message = (
             f"a {key.unit} was assigned variation {entry.variation_id!r} of "
