@@ -368,6 +368,10 @@ class InterruptedClient(PublicSurfaceOnly):
         super().__init__(client)
         self._meanwhile = meanwhile
 
+    def then(self, meanwhile: Callable[[], None]) -> None:
+        """Have ``meanwhile`` happen during the next evaluation."""
+        self._meanwhile = meanwhile
+
     def variation_detail(self, *args: Any, **kwargs: Any) -> Any:
         meanwhile, self._meanwhile = self._meanwhile, lambda: None
         meanwhile()
@@ -664,3 +668,40 @@ def test_a_claim_redis_timed_out_on_keeps_the_unit_in_doubt_until_it_is_claimed_
     kept = evaluate(provider, "c-1")
     assert (kept.value, kept.reason) == (TREATMENT, Reason.CACHED)
     admin.close()
+
+
+def test_finish_active_losing_the_claim_after_an_outage_names_finish_active_in_the_switch(
+    server: ThrowawayRedis,
+    store: RedisStore,
+    make_provider: Any,
+    sink: InMemorySink,
+) -> None:
+    """This instance served the unit a third variation while Redis was down; the flag then
+    dropped it, so there is nothing to put back, and FeatBit gives the unit another variation,
+    which another instance beats to the claim. The unit moves to the winner's variation: a
+    switch under finish_active, not contain."""
+    brief = fl.flag(FLAG, [CONTROL, TREATMENT, "brief"], weights=[0, 0, 1])
+    owned = make_provider([brief], policy(RollbackMode.FINISH_ACTIVE))
+    client = InterruptedClient(owned.client, lambda: None)
+    provider = FeatBitProvider(
+        client, policy=policy(RollbackMode.FINISH_ACTIVE), sinks=[sink], store=store
+    )
+    try:
+        server.stop()
+        assert evaluate(provider, "c-1").value == "brief"
+        server.start()
+        wait_until_answering(store)
+        move_rollout(owned.client, experiment_flag(1.0, version=2))
+        other = make_provider(
+            [experiment_flag(0.0)], policy(RollbackMode.FINISH_ACTIVE), store=store
+        )
+        client.then(lambda: evaluate(other, "c-1"))
+        sink.clear()
+        served = evaluate(provider, "c-1")
+    finally:
+        provider.shutdown()
+    assert (served.value, served.reason, served.error_code) == (CONTROL, Reason.CACHED, None)
+    [switch] = sink.guardrails("variant_switched")
+    assert unit_of(switch) == expected_unit("c-1")
+    assert (switch["fromVariationId"], switch["toVariationId"]) == (f"{FLAG}-v2", CONTROL_ID)
+    assert "(rollback: finish_active, after the ledger lost it or was down)" in switch["message"]
