@@ -368,6 +368,10 @@ class InterruptedClient(PublicSurfaceOnly):
         super().__init__(client)
         self._meanwhile = meanwhile
 
+    def then(self, meanwhile: Callable[[], None]) -> None:
+        """Have ``meanwhile`` happen during the next evaluation."""
+        self._meanwhile = meanwhile
+
     def variation_detail(self, *args: Any, **kwargs: Any) -> Any:
         meanwhile, self._meanwhile = self._meanwhile, lambda: None
         meanwhile()
@@ -664,3 +668,114 @@ def test_a_claim_redis_timed_out_on_keeps_the_unit_in_doubt_until_it_is_claimed_
     kept = evaluate(provider, "c-1")
     assert (kept.value, kept.reason) == (TREATMENT, Reason.CACHED)
     admin.close()
+
+
+def test_finish_active_losing_the_claim_after_an_outage_names_finish_active_in_the_switch(
+    server: ThrowawayRedis,
+    store: RedisStore,
+    make_provider: Any,
+    sink: InMemorySink,
+) -> None:
+    """This instance served the unit a third variation while Redis was down; the flag then
+    dropped it, so there is nothing to put back, and FeatBit gives the unit another variation,
+    which another instance beats to the claim. The unit moves to the winner's variation: a
+    switch under finish_active, not contain."""
+    brief = fl.flag(FLAG, [CONTROL, TREATMENT, "brief"], weights=[0, 0, 1])
+    owned = make_provider([brief], policy(RollbackMode.FINISH_ACTIVE))
+    client = InterruptedClient(owned.client, lambda: None)
+    provider = FeatBitProvider(
+        client, policy=policy(RollbackMode.FINISH_ACTIVE), sinks=[sink], store=store
+    )
+    try:
+        server.stop()
+        assert evaluate(provider, "c-1").value == "brief"
+        server.start()
+        wait_until_answering(store)
+        move_rollout(owned.client, experiment_flag(1.0, version=2))
+        other = make_provider(
+            [experiment_flag(0.0)], policy(RollbackMode.FINISH_ACTIVE), store=store
+        )
+        client.then(lambda: evaluate(other, "c-1"))
+        sink.clear()
+        served = evaluate(provider, "c-1")
+    finally:
+        provider.shutdown()
+    assert (served.value, served.reason, served.error_code) == (CONTROL, Reason.CACHED, None)
+    [switch] = sink.guardrails("variant_switched")
+    assert unit_of(switch) == expected_unit("c-1")
+    assert (switch["fromVariationId"], switch["toVariationId"]) == (f"{FLAG}-v2", CONTROL_ID)
+    assert "(rollback: finish_active, after the ledger lost it or was down)" in switch["message"]
+
+
+class ClaimedFirstElsewhere:
+    """A RedisStore on which another instance claims a unit the moment this instance goes to
+    claim it (once ``then`` armed it): the race between the ledger's read and its claim."""
+
+    is_remote = True
+
+    def __init__(self, store: RedisStore) -> None:
+        self._store = store
+        self._meanwhile: Callable[[], None] = lambda: None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def then(self, meanwhile: Callable[[], None]) -> None:
+        self._meanwhile = meanwhile
+
+    def claim(self, key: LedgerKey, entry: Any) -> Any:
+        meanwhile, self._meanwhile = self._meanwhile, lambda: None
+        meanwhile()
+        return self._store.claim(key, entry)
+
+
+@pytest.mark.parametrize(
+    ("elsewhere", "expected", "moved_to"),
+    [
+        (experiment_flag(0.0), CONTROL, CONTROL_ID),
+        # the other instance's flag has a variation this one's lacks: the default, said so
+        (fl.flag(FLAG, [CONTROL, TREATMENT, "brief"], weights=[0, 0, 1]), "default", f"{FLAG}-v2"),
+    ],
+)
+def test_a_unit_served_in_an_outage_that_another_instance_claims_first_reports_its_switch(
+    elsewhere: dict[str, Any],
+    expected: str,
+    moved_to: str,
+    server: ThrowawayRedis,
+    store: RedisStore,
+    make_provider: Any,
+    sink: InMemorySink,
+) -> None:
+    """Without the SDK internals the ledger reads the unit, finds nothing, and puts back what
+    it served during the outage with a claim; another instance's claim lands first. The unit
+    gets the ledger's variation (finish_active), and the move is a guardrail, not silent."""
+    racing = ClaimedFirstElsewhere(store)
+    owned = make_provider([experiment_flag(1.0)], policy(RollbackMode.FINISH_ACTIVE))
+    provider = FeatBitProvider(
+        PublicSurfaceOnly(owned.client),
+        policy=policy(RollbackMode.FINISH_ACTIVE),
+        sinks=[sink],
+        store=racing,
+    )
+    try:
+        server.stop()
+        assert evaluate(provider, "c-1").value == TREATMENT
+        server.start()
+        wait_until_answering(store)
+        other = make_provider([elsewhere], policy(RollbackMode.FINISH_ACTIVE), store=store)
+        racing.then(lambda: evaluate(other, "c-1"))
+        sink.clear()
+        served = evaluate(provider, "c-1")
+        again = evaluate(provider, "c-1")
+    finally:
+        provider.shutdown()
+    assert [r.value for r in (served, again)] == [expected] * 2
+    [switch] = sink.guardrails("variant_switched")
+    assert unit_of(switch) == expected_unit("c-1")
+    assert (switch["fromVariationId"], switch["toVariationId"]) == (TREATMENT_ID, moved_to)
+    assert "(rollback: finish_active, after the ledger lost it or was down)" in switch["message"]
+    fallbacks = [(g.get("variationId"), g["message"]) for g in sink.guardrails("fallback_used")]
+    no_longer = f"which flag {FLAG!r} no longer has; serving the default"
+    assert [(v, no_longer in message) for v, message in fallbacks] == (
+        [] if expected == CONTROL else [(moved_to, True)] * 2
+    )

@@ -10,14 +10,14 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 
 from featbit_experiments import Experiment, FeatBitProvider, InMemorySink, UnitPolicy
-from featbit_experiments.continuity import InMemoryStore, LedgerKey
+from featbit_experiments.continuity import InMemoryStore, LedgerEntry, LedgerKey
 from tests.support import flags as fl
 from tests.support.featbit_server import updated_at_ms
 
 FLAG = "reply-style"
 EXPERIMENT_KEY, RUN_ID = "reply-style-test", "run-7"
 CONTROL, TREATMENT = "concise", "detailed"
-TREATMENT_ID = f"{FLAG}-v1"
+CONTROL_ID, TREATMENT_ID = f"{FLAG}-v0", f"{FLAG}-v1"
 POLICY = UnitPolicy(
     [Experiment(FLAG, "conversation", experiment_key=EXPERIMENT_KEY, run_id=RUN_ID)]
 )
@@ -44,6 +44,25 @@ def test_a_new_unit_s_entry_records_its_variation_unit_time_and_flag_version(
         updated_at_ms(flag),
     )
     assert before <= entry.assigned_at <= after
+
+
+def test_a_new_unit_s_entry_says_it_was_last_seen_when_it_was_assigned(
+    make_provider: Any,
+) -> None:
+    """The entry as the ledger claimed it, before a later turn marks it seen: ``replace`` hands
+    back the previous entry as it stood (``touch`` would stamp ``last_seen`` with the store's
+    clock and hide what the ledger wrote)."""
+    store = InMemoryStore(sweep_interval=None)
+    flag = fl.flag(FLAG, [CONTROL, TREATMENT], weights=[0, 1])
+    provider: FeatBitProvider = make_provider([flag], POLICY, store=store)
+    before = time.time()
+    assert provider.resolve_string_details(FLAG, "default", turn("c-1")).value == TREATMENT
+    after = time.time()
+    key = LedgerKey(EXPERIMENT_KEY, RUN_ID, "conversation", "c-1")
+    claimed = store.replace(key, LedgerEntry(CONTROL_ID, "conversation", after, after, 1))
+    assert claimed is not None
+    assert (claimed.variation_id, claimed.last_seen) == (TREATMENT_ID, claimed.assigned_at)
+    assert before <= claimed.assigned_at <= after
 
 
 def test_a_removed_variation_is_served_as_the_default_with_one_exact_message(

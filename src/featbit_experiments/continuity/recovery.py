@@ -23,7 +23,7 @@ from ..flag_view import FlagView
 from ..guardrails import CountedGuardrail, EventFanout, Guardrail, ThrottledGuardrail
 from ..results import LEDGER_REASON, Served
 from ..upkeep import UPKEEP
-from .served import ServedUnits
+from .served import Recalled, ServedUnits
 from .store import AssignmentStore, LedgerEntry, LedgerKey, StoreUnavailable, unit_ttls
 
 logger = logging.getLogger("featbit_experiments")
@@ -170,9 +170,8 @@ class Recovery:
             or recalled.variation_id not in view.raw_values
         ):
             return None
-        if recalled.lost:
-            self._losses.add(LOSS_MESSAGE, {"unitsRestored": 1}, **unit_attributes(view, key))
         if claimed is not None and claimed.variation_id == recalled.variation_id:
+            self._restored(view, key, recalled)
             self.remember(key, claimed.variation_id)
             return None  # the claim put it back already
         now = time.time()
@@ -184,8 +183,21 @@ class Recovery:
                 self._store.replace(key, entry)
         except StoreUnavailable as error:
             self.unavailable(error, **unit_attributes(view, key))
+        if entry.variation_id != recalled.variation_id:
+            # Another instance claimed the unit between this one's read and its claim: the
+            # ledger's variation stands (finish_active), and the move is reported. None when
+            # the flag lacks it: the ledger then serves the default and says so.
+            self.moved(view, key, entry.variation_id, contain=False)
+            if entry.variation_id not in view.raw_values:
+                return None
+            return Served(entry.variation_id, LEDGER_REASON)
+        self._restored(view, key, recalled)
         self.remember(key, entry.variation_id)
         return Served(entry.variation_id, LEDGER_REASON)
+
+    def _restored(self, view: FlagView, key: LedgerKey, recalled: Recalled) -> None:
+        if recalled.lost:
+            self._losses.add(LOSS_MESSAGE, {"unitsRestored": 1}, **unit_attributes(view, key))
 
     def moved(self, view: FlagView, key: LedgerKey, variation_id: str, *, contain: bool) -> None:
         """The unit is served ``variation_id`` (from the ledger, or FeatBit under ``contain``)
