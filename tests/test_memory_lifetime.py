@@ -5,6 +5,7 @@ waited for on a condition, never a bare sleep."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -118,6 +119,30 @@ def test_the_upkeep_thread_ends_when_its_tasks_are_gone() -> None:
     task = upkeep.every(0.01, owner.tick)
     assert eventually(lambda: owner.calls >= 3)
     task.cancel()
+    assert eventually(lambda: not upkeep.running)
+
+
+def test_removing_a_task_while_it_runs_returns_once_that_run_has_ended() -> None:
+    """A provider cancels its tasks and then closes what they use (its store): a run under way
+    must end first, else it fails on a closed connection (seen: a durability check logging a
+    traceback after shutdown)."""
+    upkeep = Upkeep()
+    started, release = threading.Event(), threading.Event()
+
+    class Owner:
+        finished = False
+
+        def check(self) -> None:
+            started.set()
+            release.wait(5)
+            self.finished = True
+
+    owner = Owner()
+    task = upkeep.soon(owner.check)
+    assert started.wait(5)
+    threading.Timer(0.2, release.set).start()  # the run takes a while
+    task.cancel()
+    assert owner.finished
     assert eventually(lambda: not upkeep.running)
 
 

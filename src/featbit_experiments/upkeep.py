@@ -21,12 +21,15 @@ from typing import Any
 logger = logging.getLogger("featbit_experiments")
 
 THREAD_NAME = "featbit-experiments-upkeep"
+#: How long :meth:`Upkeep.remove` waits for a run of the task already under way. Tasks make
+#: bounded calls (store calls within their timeouts), so this only caps a stuck one.
+REMOVE_WAIT_SECONDS = 1.0
 
 
 class Task:
     """One registered task; :meth:`cancel` removes it."""
 
-    __slots__ = ("_method", "_upkeep", "due", "interval")
+    __slots__ = ("_method", "_upkeep", "cancelled", "due", "interval")
 
     def __init__(
         self, upkeep: Upkeep, method: Callable[[], Any], interval: float | None, due: float
@@ -35,6 +38,7 @@ class Task:
         self._method = weakref.WeakMethod(method)
         self.interval = interval
         self.due = due
+        self.cancelled = False
 
     def method(self) -> Callable[[], Any] | None:
         """The bound method, or None once its object is gone."""
@@ -63,6 +67,7 @@ class Upkeep:
         self._tasks: list[Task] = []
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._current: Task | None = None  # the task running now, outside the lock
 
     def every(self, interval: float, method: Callable[[], Any]) -> Task:
         """Run ``method`` (a bound method) every ``interval`` seconds."""
@@ -73,10 +78,17 @@ class Upkeep:
         return self._add(Task(self, method, None, self._clock()))
 
     def remove(self, task: Task) -> None:
+        """Remove ``task``; if it is running on the upkeep thread, wait (at most
+        :data:`REMOVE_WAIT_SECONDS`) for that run to end, so its owner can close what the task
+        uses once this returns (a store closed under a running check failed it with a
+        traceback in the log)."""
         with self._wake:
+            task.cancelled = True
             if task in self._tasks:
                 self._tasks.remove(task)
-                self._wake.notify()
+                self._wake.notify_all()
+            if threading.current_thread() is not self._thread:
+                self._wake.wait_for(lambda: self._current is not task, REMOVE_WAIT_SECONDS)
 
     def owners(self) -> list[object]:
         """The live objects whose tasks are registered (for diagnostics and tests)."""
@@ -105,7 +117,7 @@ class Upkeep:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
                 self._thread.start()
-            self._wake.notify()
+            self._wake.notify_all()
         return task
 
     def _run(self) -> None:
@@ -125,7 +137,17 @@ class Upkeep:
                     else:
                         task.due = now + task.interval
             for task in due:
-                if not task.call():
+                with self._wake:
+                    if task.cancelled:
+                        continue  # removed since it fell due
+                    self._current = task
+                try:
+                    alive = task.call()
+                finally:
+                    with self._wake:
+                        self._current = None
+                        self._wake.notify_all()
+                if not alive:
                     self.remove(task)
 
 
