@@ -550,6 +550,28 @@ def test_a_remote_store_without_a_local_copy_serves_a_known_unit_from_the_ledger
     assert (kept.value, kept.reason, kept.error_code) == (TREATMENT, Reason.CACHED, None)
 
 
+def served_redis_after_featbit_error(
+    mode: RollbackMode,
+    server: ThrowawayRedis,
+    store: RedisStore,
+    make_provider: Any,
+    instance: InstanceFactory,
+    sink: InMemorySink,
+) -> Any:
+    """This instance serves c-1 TREATMENT while Redis is down; once Redis is back another
+    instance claims it CONTROL; then FeatBit errors here, so the ledger's CONTROL is served."""
+    provider = instance(mode)
+    server.stop()
+    assert evaluate(provider, "c-1").value == TREATMENT
+    server.start()
+    wait_until_answering(store)
+    other = make_provider([experiment_flag(0.0)], policy(mode), store=store)
+    assert evaluate(other, "c-1").value == CONTROL
+    sink.clear()
+    move_rollout(provider.client, broken_flag(version=2))
+    return evaluate(provider, "c-1")
+
+
 def test_contain_serving_the_ledger_after_a_featbit_error_names_contain_in_the_switch(
     server: ThrowawayRedis,
     store: RedisStore,
@@ -557,16 +579,9 @@ def test_contain_serving_the_ledger_after_a_featbit_error_names_contain_in_the_s
     instance: InstanceFactory,
     sink: InMemorySink,
 ) -> None:
-    provider = instance(RollbackMode.CONTAIN)
-    server.stop()
-    assert evaluate(provider, "c-1").value == TREATMENT
-    server.start()
-    wait_until_answering(store)
-    other = make_provider([experiment_flag(0.0)], policy(RollbackMode.CONTAIN), store=store)
-    assert evaluate(other, "c-1").value == CONTROL
-    sink.clear()
-    move_rollout(provider.client, broken_flag(version=2))
-    served = evaluate(provider, "c-1")
+    served = served_redis_after_featbit_error(
+        RollbackMode.CONTAIN, server, store, make_provider, instance, sink
+    )
     assert (served.value, served.reason, served.error_code) == (CONTROL, Reason.CACHED, None)
     [switch] = sink.guardrails("variant_switched")
     assert unit_of(switch) == expected_unit("c-1")
@@ -634,16 +649,9 @@ def test_finish_active_serving_redis_after_a_featbit_error_names_finish_active_i
     instance: InstanceFactory,
     sink: InMemorySink,
 ) -> None:
-    provider = instance(RollbackMode.FINISH_ACTIVE)
-    server.stop()
-    assert evaluate(provider, "c-1").value == TREATMENT
-    server.start()
-    wait_until_answering(store)
-    other = make_provider([experiment_flag(0.0)], policy(RollbackMode.FINISH_ACTIVE), store=store)
-    assert evaluate(other, "c-1").value == CONTROL
-    sink.clear()
-    move_rollout(provider.client, broken_flag(version=2))
-    served = evaluate(provider, "c-1")
+    served = served_redis_after_featbit_error(
+        RollbackMode.FINISH_ACTIVE, server, store, make_provider, instance, sink
+    )
     assert (served.value, served.reason, served.error_code) == (CONTROL, Reason.CACHED, None)
     [switch] = sink.guardrails("variant_switched")
     assert (switch["fromVariationId"], switch["toVariationId"]) == (TREATMENT_ID, CONTROL_ID)

@@ -125,15 +125,8 @@ class FlagResolver:
         context: EvaluationContext | None,
     ) -> FlagResolutionDetails[Any]:
         """OpenFeature's result for one evaluation; never raises."""
-        if context is None:
-            context = EvaluationContext()
-        try:
-            result = self._resolve(flag_key, default, flag_type, context)
-        except Exception as error:  # the caller's request must never fail because of us
-            logger.exception("unexpected error resolving flag %r", flag_key)
-            result = error_result(default, ErrorCode.GENERAL, f"unexpected provider error: {error}")
-        if self.evaluation_listener is not None:
-            self.evaluation_listener(flag_key, result, context)
+        result = self._answer(flag_key, default, flag_type, context, at_once=False)
+        assert result is not None  # only an at-once answer can be "would wait"
         return result
 
     def resolve_at_once(
@@ -146,10 +139,21 @@ class FlagResolver:
         """:meth:`resolve`, when the answer needs no round trip to a remote store (an ordinary
         flag, a refusal, a ledger hit from a remote store's local copy); None, with nothing
         recorded, when it would wait: then call :meth:`resolve` from a worker thread."""
+        return self._answer(flag_key, default, flag_type, context, at_once=True)
+
+    def _answer(
+        self,
+        flag_key: str,
+        default: Any,
+        flag_type: FlagType,
+        context: EvaluationContext | None,
+        at_once: bool,
+    ) -> FlagResolutionDetails[Any] | None:
+        """The one place an evaluation is guarded and reported to the listener."""
         if context is None:
             context = EvaluationContext()
         try:
-            result = self._resolve(flag_key, default, flag_type, context, at_once=True)
+            result = self._resolve(flag_key, default, flag_type, context, at_once)
         except _WouldWait:
             return None
         except Exception as error:  # the caller's request must never fail because of us

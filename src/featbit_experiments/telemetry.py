@@ -120,17 +120,9 @@ class EvaluationTelemetry(Hook):
             shared.pop(names.EXPERIMENT_UNIT_ID, None)
         attributes = dict(shared)
         if experiment_key is None:
-            if targeting_key:
-                context_id = self._privacy.protect(targeting_key)
-                if context_id is not None:
-                    attributes[names.FEATURE_FLAG_CONTEXT_ID] = context_id
+            self._add_targeting_key(attributes, targeting_key)
             return attributes
-        unit_context_id = metadata.get(meta.CONTEXT_ID)
-        if isinstance(unit_context_id, str):
-            attributes[names.FEATURE_FLAG_CONTEXT_ID] = unit_context_id
-            unit_id = unit_id_from_context_id(unit_context_id, str(unit or ""))
-            if unit_id is not None:
-                attributes[names.EXPERIMENT_UNIT_ID] = unit_id
+        _add_unit_ids(attributes, metadata.get(meta.CONTEXT_ID), str(unit or ""))
         return attributes
 
     def finally_after(
@@ -165,10 +157,7 @@ class EvaluationTelemetry(Hook):
             attributes[names.FEATURE_FLAG_VERSION] = str(version)
         experiment_key = metadata.get(meta.EXPERIMENT_KEY)
         if experiment_key is None:
-            if targeting_key:
-                context_id = self._privacy.protect(targeting_key)
-                if context_id is not None:
-                    attributes[names.FEATURE_FLAG_CONTEXT_ID] = context_id
+            self._add_targeting_key(attributes, targeting_key)
             return attributes
         unit = str(metadata.get(meta.ASSIGNMENT_UNIT, ""))
         attributes[names.EXPERIMENT_KEY] = experiment_key
@@ -178,13 +167,24 @@ class EvaluationTelemetry(Hook):
             attributes[names.EXPERIMENT_RUN_ID] = run_id
         if variant is not None:
             attributes[names.EXPERIMENT_VARIANT] = variant
-        unit_context_id = metadata.get(meta.CONTEXT_ID)
-        if isinstance(unit_context_id, str):
-            attributes[names.FEATURE_FLAG_CONTEXT_ID] = unit_context_id
-            unit_id = unit_id_from_context_id(unit_context_id, unit)
-            if unit_id is not None:
-                attributes[names.EXPERIMENT_UNIT_ID] = unit_id
+        _add_unit_ids(attributes, metadata.get(meta.CONTEXT_ID), unit)
         return attributes
+
+    def _add_targeting_key(self, attributes: dict[str, Any], targeting_key: str | None) -> None:
+        """An ordinary flag's context ID: the targeting key, as privacy lets it leave."""
+        if targeting_key:
+            context_id = self._privacy.protect(targeting_key)
+            if context_id is not None:
+                attributes[names.FEATURE_FLAG_CONTEXT_ID] = context_id
+
+
+def _add_unit_ids(attributes: dict[str, Any], unit_context_id: object, unit: str) -> None:
+    """An experiment's context ID (already protected by the resolver) and the unit ID in it."""
+    if isinstance(unit_context_id, str):
+        attributes[names.FEATURE_FLAG_CONTEXT_ID] = unit_context_id
+        unit_id = unit_id_from_context_id(unit_context_id, unit)
+        if unit_id is not None:
+            attributes[names.EXPERIMENT_UNIT_ID] = unit_id
 
 
 class GuardrailSpanEvents:
