@@ -175,7 +175,7 @@ class FlagResolver:
         default: Any,
         flag_type: FlagType,
         context: EvaluationContext,
-        at_once: bool = False,
+        at_once: bool,
     ) -> FlagResolutionDetails[Any]:
         plan = self.plans.plan(flag_key)
         if plan is None:
